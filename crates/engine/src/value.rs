@@ -1,0 +1,61 @@
+//! The value stored under a key.
+
+use crate::blob::Blob;
+use crate::types::{hash::HashValue, list::ListValue, set::SetValue, zset::ZSetValue};
+
+/// A Redis value. Each collection type owns its compact and large encodings.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Str(Blob),
+    List(ListValue),
+    Hash(HashValue),
+    Set(SetValue),
+    ZSet(ZSetValue),
+}
+
+/// Returned when a command meets a key of another type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+pub struct WrongType;
+
+impl Value {
+    /// The name TYPE reports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+        }
+    }
+
+    /// The name OBJECT ENCODING reports.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s) => crate::types::string::encoding(s),
+            Value::List(l) => l.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
+        }
+    }
+
+    /// Approximate bytes this value costs (MEMORY USAGE, eviction stats).
+    pub fn mem_usage(&self) -> usize {
+        match self {
+            Value::Str(s) => s.heap_size(),
+            Value::List(l) => l.mem_usage(),
+            Value::Hash(h) => h.mem_usage(),
+            Value::Set(s) => s.mem_usage(),
+            Value::ZSet(z) => z.mem_usage(),
+        }
+    }
+
+    pub fn as_str(&self) -> Result<&Blob, WrongType> {
+        match self {
+            Value::Str(s) => Ok(s),
+            _ => Err(WrongType),
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Command implementations, one module per group. Each module exports a
+//! `COMMANDS` table; a command's handler sits in the same file as its entry.
+
+use crate::spec::CommandSpec;
+
+pub mod connection;
+pub mod hash;
+pub mod keys;
+pub mod list;
+pub mod server;
+pub mod set;
+pub mod string;
+pub mod zset;
+
+/// Every module's table, in COMMAND LIST order.
+pub const ALL: &[&[CommandSpec]] = &[
+    connection::COMMANDS,
+    server::COMMANDS,
+    keys::COMMANDS,
+    string::COMMANDS,
+    hash::COMMANDS,
+    list::COMMANDS,
+    set::COMMANDS,
+    zset::COMMANDS,
+];

@@ -1,0 +1,5 @@
+//! set commands (being written).
+
+use crate::spec::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,188 @@
+//! One client connection: read, parse, execute, reply.
+//!
+//! Replies are written before more input is read, and are flushed whenever
+//! the output passes [`FLUSH_AT`] even in the middle of a pipeline. A client
+//! that stops reading therefore stalls only itself: its socket buffer fills,
+//! our write waits, we stop reading its requests. Memory per connection stays
+//! bounded by the query buffer limit plus one flush threshold.
+
+use ferrocache_protocol::{parse_command, Limits, ParseError, Parsed, ReplyWriter, RespVersion};
+use ferrocache_redis::{execute, ClientShared, ClientState, Server};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Flush replies once this many bytes are pending.
+const FLUSH_AT: usize = 64 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+
+pub async fn serve_connection(server: Arc<Server>, std_stream: std::net::TcpStream) {
+    let Ok(mut stream) = TcpStream::from_std(std_stream) else {
+        return;
+    };
+    let stats = &server.stats;
+    stats
+        .total_connections_received
+        .fetch_add(1, Ordering::Relaxed);
+    let maxclients = server
+        .config
+        .get("maxclients")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(10000);
+    if server.clients.len() >= maxclients {
+        stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    }
+    let id = server.clients.next_id();
+    let shared = Arc::new(ClientShared::new(
+        id,
+        stream.peer_addr().ok(),
+        stream.local_addr().ok(),
+    ));
+    server.clients.register(shared.clone());
+    let needs_auth = server.config.requirepass().is_some();
+    let mut client = ClientState::new(shared.clone(), !needs_auth);
+    let mut out = ReplyWriter::new(RespVersion::Resp2);
+    let _ = run(&server, &mut stream, &mut client, &mut out).await;
+    server.clients.unregister(id);
+}
+
+async fn run(
+    server: &Server,
+    stream: &mut TcpStream,
+    client: &mut ClientState,
+    out: &mut ReplyWriter,
+) -> std::io::Result<()> {
+    let mut inbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut start = 0usize;
+    let mut need = 1usize;
+    let shared = client.shared.clone();
+    loop {
+        // Make room and read.
+        if start > 0 && (start == inbuf.len() || start > inbuf.len() / 2) {
+            inbuf.drain(..start);
+            start = 0;
+        }
+        let want = need.saturating_sub(inbuf.len() - start).max(READ_CHUNK);
+        inbuf.reserve(want);
+        let timeout_secs = server
+            .config
+            .get("timeout")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let n = tokio::select! {
+            r = stream.read_buf(&mut inbuf) => r?,
+            _ = shared.wake.notified() => {
+                if shared.is_killed() {
+                    return Ok(());
+                }
+                let pushes = std::mem::take(&mut *shared.pushes.lock());
+                if !pushes.is_empty() {
+                    stream.write_all(&pushes).await?;
+                }
+                continue;
+            }
+            _ = idle(timeout_secs) => {
+                return Ok(());
+            }
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        server
+            .stats
+            .net_input_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+        if inbuf.len() - start < need {
+            continue;
+        }
+        // Execute every complete command in the buffer.
+        let limits = Limits {
+            max_bulk_len: server
+                .config
+                .get("proto-max-bulk-len")
+                .and_then(|v| ferrocache_redis::config::parse_memory(&v))
+                .map(|v| v.min(i64::MAX as u64) as i64)
+                .unwrap_or(512 * 1024 * 1024),
+            unauthenticated: !client.authenticated,
+        };
+        let mut proto_err: Option<ParseError> = None;
+        loop {
+            match parse_command(&inbuf[start..], &limits) {
+                Ok(Parsed::Command { args, consumed }) => {
+                    let argv = args.resolve(&inbuf[start..start + consumed]);
+                    if !argv.is_empty() {
+                        shared.touch();
+                        execute(server, client, out, &argv);
+                    }
+                    start += consumed;
+                    need = 1;
+                    if client.close_after_reply || shared.is_killed() {
+                        break;
+                    }
+                    if out.len() >= FLUSH_AT {
+                        flush(server, stream, out).await?;
+                    }
+                }
+                Ok(Parsed::Incomplete { min_len }) => {
+                    need = min_len;
+                    break;
+                }
+                Err(e) => {
+                    proto_err = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = proto_err {
+            out.error(&format!("ERR {e}"));
+            flush(server, stream, out).await?;
+            return Ok(());
+        }
+        let limit = server
+            .config
+            .get("client-query-buffer-limit")
+            .and_then(|v| ferrocache_redis::config::parse_memory(&v))
+            .unwrap_or(1 << 30) as usize;
+        if inbuf.len() - start > limit {
+            // Redis closes the connection without a reply.
+            flush(server, stream, out).await?;
+            return Ok(());
+        }
+        shared.qbuf.store(inbuf.len() - start, Ordering::Relaxed);
+        flush(server, stream, out).await?;
+        if client.close_after_reply || shared.is_killed() {
+            return Ok(());
+        }
+    }
+}
+
+async fn flush(
+    server: &Server,
+    stream: &mut TcpStream,
+    out: &mut ReplyWriter,
+) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let n = out.len();
+    stream.write_all(out.as_bytes()).await?;
+    server
+        .stats
+        .net_output_bytes
+        .fetch_add(n as u64, Ordering::Relaxed);
+    out.clear();
+    Ok(())
+}
+
+async fn idle(secs: u64) {
+    if secs == 0 {
+        std::future::pending::<()>().await;
+    } else {
+        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+    }
+}
