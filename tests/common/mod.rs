@@ -194,3 +194,136 @@ pub fn raw_roundtrip(node: &Node, req: &[u8], settle: Duration) -> Vec<u8> {
     }
     out
 }
+
+/// Encode a command as a RESP multibulk.
+pub fn encode_cmd(args: &[&[u8]]) -> Vec<u8> {
+    let mut v = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        v.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        v.extend_from_slice(a);
+        v.extend_from_slice(b"\r\n");
+    }
+    v
+}
+
+/// A buffered reader of whole RESP replies (RESP2 and RESP3), returning each
+/// reply's raw bytes.
+pub struct RespReader {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RespReader {
+    pub fn new(stream: TcpStream) -> Self {
+        stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        RespReader {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, args: &[&[u8]]) {
+        self.stream.write_all(&encode_cmd(args)).expect("write");
+    }
+
+    /// Read one complete reply; None if the peer closed.
+    pub fn read_reply(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(n) = reply_len(&self.buf) {
+                let r = self.buf[..n].to_vec();
+                self.buf.drain(..n);
+                return Some(r);
+            }
+            let mut tmp = [0u8; 65536];
+            match self.stream.read(&mut tmp) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+                Err(e) => panic!("read error: {e}"),
+            }
+        }
+    }
+
+    pub fn call(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(args);
+        self.read_reply().expect("connection closed")
+    }
+}
+
+/// Length of the first complete RESP value in `b`, if complete.
+pub fn reply_len(b: &[u8]) -> Option<usize> {
+    let nl = b.windows(2).position(|w| w == b"\r\n")?;
+    let line = &b[1..nl];
+    let after = nl + 2;
+    let num = || std::str::from_utf8(line).ok()?.parse::<i64>().ok();
+    match *b.first()? {
+        b'+' | b'-' | b':' | b',' | b'#' | b'_' | b'(' => Some(after),
+        b'$' | b'=' | b'!' => {
+            let n = num()?;
+            if n < 0 {
+                return Some(after);
+            }
+            let end = after + n as usize + 2;
+            (b.len() >= end).then_some(end)
+        }
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
+            let n = num()?;
+            if n < 0 {
+                return Some(after);
+            }
+            let count = if matches!(b[0], b'%' | b'|') { 2 * n } else { n };
+            let mut pos = after;
+            for _ in 0..count {
+                pos += reply_len(&b[pos..])?;
+            }
+            Some(pos)
+        }
+        _ => None,
+    }
+}
+
+/// Differential pair: the same commands go to ferrocache and a real
+/// redis-server; replies are compared byte for byte.
+pub struct Pair {
+    pub fc_node: Node,
+    pub redis_node: Node,
+    pub fc: RespReader,
+    pub redis: RespReader,
+}
+
+impl Pair {
+    /// Start both servers (None when redis-server is unavailable outside CI).
+    pub fn start(fc_extra: &[&str]) -> Option<Pair> {
+        let redis_node = start_redis_server(&[])?;
+        let fc_node = start_ferrocache(fc_extra);
+        let fc = RespReader::new(fc_node.raw());
+        let redis = RespReader::new(redis_node.raw());
+        Some(Pair {
+            fc_node,
+            redis_node,
+            fc,
+            redis,
+        })
+    }
+
+    /// Send to both; return (ferrocache reply, redis reply).
+    pub fn both(&mut self, args: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
+        (self.fc.call(args), self.redis.call(args))
+    }
+
+    /// Send to both and assert the replies are identical.
+    pub fn check(&mut self, args: &[&[u8]]) {
+        let (a, b) = self.both(args);
+        assert_eq!(
+            String::from_utf8_lossy(&a),
+            String::from_utf8_lossy(&b),
+            "reply mismatch for {:?}",
+            args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>()
+        );
+    }
+
+    /// Convenience: whitespace-separated command.
+    pub fn check_str(&mut self, cmd: &str) {
+        let parts: Vec<&[u8]> = cmd.split_whitespace().map(|s| s.as_bytes()).collect();
+        self.check(&parts);
+    }
+}
