@@ -39,9 +39,22 @@ fn main() -> Result<()> {
 fn run_redis(args: &[String]) -> Result<()> {
     let config =
         ferrocache_redis::config::Config::from_args(args).context("invalid configuration")?;
+    let level = config.get("loglevel").unwrap_or_else(|| "notice".into());
+    let logfile = config.get("logfile").unwrap_or_default();
+    ferrocache_server::log::init(&level, &logfile)
+        .with_context(|| format!("cannot open logfile '{logfile}'"))?;
+    use ferrocache_server::log::{log, Level};
+    log(
+        Level::Notice,
+        &format!(
+            "ferrocache {} starting (Redis-compatible node), pid={}",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id()
+        ),
+    );
     let node = ferrocache_server::run_redis(config).context("could not start the Redis node")?;
     for a in &node.addrs {
-        eprintln!("ferrocache: Redis node ready to accept connections on {a}");
+        log(Level::Notice, &format!("Ready to accept connections tcp {a}"));
     }
     node.wait();
     Ok(())

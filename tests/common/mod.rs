@@ -270,7 +270,11 @@ pub fn reply_len(b: &[u8]) -> Option<usize> {
             if n < 0 {
                 return Some(after);
             }
-            let count = if matches!(b[0], b'%' | b'|') { 2 * n } else { n };
+            let count = if matches!(b[0], b'%' | b'|') {
+                2 * n
+            } else {
+                n
+            };
             let mut pos = after;
             for _ in 0..count {
                 pos += reply_len(&b[pos..])?;
@@ -317,7 +321,9 @@ impl Pair {
             String::from_utf8_lossy(&a),
             String::from_utf8_lossy(&b),
             "reply mismatch for {:?}",
-            args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>()
+            args.iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
         );
     }
 

@@ -1,25 +1,44 @@
 //! One logical database (`SELECT n`) inside one shard.
 //!
-//! Keys live in an insertion-ordered hash map (`IndexMap`): O(1) lookup, O(1)
-//! uniform random sampling (RANDOMKEY, eviction, active expiry) and a dense
-//! index space that makes SCAN cursors stable. Deletions use `swap_remove`,
-//! which only ever moves the *last* entry down into the hole; SCAN walks
-//! indices from high to low, so an entry present for the whole scan can only
-//! move from an unvisited index to another unvisited one, never past the
-//! cursor: every such key is returned, the guarantee Redis documents.
+//! # Layout, and why
 //!
-//! Expiry times live in a second map (`expires`), as in Redis: most keys have
-//! no TTL, so entries stay small, and active expiry samples only keys that
-//! have one. An entry carries a flag saying whether it is in `expires`, so a
-//! read of a key without TTL costs one lookup.
+//! Memory per key is the figure a cache is judged by, so the key map is not a
+//! general-purpose map but three flat pieces:
+//!
+//! - `slab`: every key with its [`Entry`], densely packed in fixed-size
+//!   chunks of [`CHUNK`] slots (only the first chunk grows by doubling). A
+//!   slot is exactly `Blob` + `Entry`: no cached hash, no pointer, and at most
+//!   one partly used chunk, where a single `Vec` would waste up to half its
+//!   capacity after a doubling (and briefly need 1.5× its size while copying,
+//!   which matters right at `maxmemory`).
+//! - `index`: a SwissTable (`hashbrown::HashTable`) of `u32` slot numbers:
+//!   5 bytes per bucket (4 + 1 control byte). Hashes are recomputed from the
+//!   key when the table grows instead of being stored (8 bytes per key saved).
+//! - `exp_at`/`exp_slot`: the keys that have a TTL, as two parallel dense
+//!   vectors (12 bytes per volatile key). The entry records its position in
+//!   them (`Entry::exp_pos`), so TTL reads and updates are O(1) without a
+//!   second hash map or a second copy of the key, and active expiry and
+//!   volatile eviction sample uniformly at random among volatile keys only.
+//!
+//! Deletions are swap-removes: the last slot moves into the hole (and the
+//! index entry and TTL record of the moved key are repointed). Density gives
+//! O(1) uniform random sampling (RANDOMKEY, eviction, active expiry) and a
+//! dense index space that makes SCAN cursors stable: SCAN walks slots from
+//! high to low, and a swap-remove only ever moves the *last* slot down into a
+//! hole, so a key present for the whole scan can only move from an unvisited
+//! slot to another unvisited one, never past the cursor: every such key is
+//! returned, the guarantee Redis documents.
 //!
 //! Every read goes through [`Db::get`]/[`Db::get_mut`], which expire lazily:
 //! a command never sees an expired key.
+//!
+//! Slot numbers are `u32`: 4 billion keys per database per shard, far beyond
+//! what fits in memory at ≥ 64 bytes per slot.
 
 use crate::blob::Blob;
 use crate::keyspace::Tunables;
 use crate::value::Value;
-use indexmap::IndexMap;
+use hashbrown::HashTable;
 use rand::Rng;
 use std::sync::Arc;
 
@@ -28,18 +47,31 @@ type Hasher = ahash::RandomState;
 const TTL_FLAG: u32 = 1 << 31;
 const ACCESS_MASK: u32 = !TTL_FLAG;
 
+/// Slots per slab chunk (4096 × 64 bytes = 256 KiB chunks).
+const CHUNK_BITS: u32 = 12;
+const CHUNK: usize = 1 << CHUNK_BITS;
+const CHUNK_MASK: usize = CHUNK - 1;
+
 /// A value with its bookkeeping.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
-    /// Bit 31: the key has a TTL in `expires`. Bits 0..31: the LRU clock of
-    /// the last access (seconds), or in LFU mode `(minutes << 8) | counter`.
+    /// Bit 31: the key has a TTL. Bits 0..31: the LRU clock of the last
+    /// access (seconds), or in LFU mode `(minutes << 8) | counter`.
     meta: u32,
+    /// Position of this key's TTL record in `Db::exp_at`/`exp_slot`; only
+    /// meaningful while the TTL flag is set. Lives in what would otherwise be
+    /// padding, so it costs nothing.
+    exp_pos: u32,
 }
 
 impl Entry {
     pub fn new(value: Value) -> Self {
-        Entry { value, meta: 0 }
+        Entry {
+            value,
+            meta: 0,
+            exp_pos: 0,
+        }
     }
 
     pub fn has_ttl(&self) -> bool {
@@ -65,11 +97,96 @@ pub struct DbStats {
     pub keyspace_misses: u64,
 }
 
+/// One key and its entry, as stored.
+#[derive(Debug)]
+struct Slot {
+    key: Blob,
+    entry: Entry,
+}
+
+/// Dense, chunked storage of slots (see the module docs).
+#[derive(Debug, Default)]
+struct Slab {
+    chunks: Vec<Vec<Slot>>,
+    len: usize,
+}
+
+impl Slab {
+    fn get(&self, i: usize) -> Option<&Slot> {
+        self.chunks.get(i >> CHUNK_BITS)?.get(i & CHUNK_MASK)
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut Slot> {
+        self.chunks.get_mut(i >> CHUNK_BITS)?.get_mut(i & CHUNK_MASK)
+    }
+
+    /// Append a slot; returns its number.
+    fn push(&mut self, s: Slot) -> usize {
+        let i = self.len;
+        let c = i >> CHUNK_BITS;
+        if c == self.chunks.len() {
+            // The first chunk grows by doubling so that tiny databases stay
+            // tiny; later chunks are allocated once at full size.
+            self.chunks.push(if c == 0 {
+                Vec::new()
+            } else {
+                Vec::with_capacity(CHUNK)
+            });
+        }
+        if let Some(chunk) = self.chunks.get_mut(c) {
+            chunk.push(s);
+            self.len += 1;
+        }
+        i
+    }
+
+    /// Remove slot `i`, moving the last slot into its place. Returns the
+    /// removed slot and whether a slot moved (it then lives at `i` and used
+    /// to live at the new `len`).
+    fn swap_remove(&mut self, i: usize) -> Option<(Slot, bool)> {
+        if i >= self.len {
+            return None;
+        }
+        let last = self.len - 1;
+        let last_slot = self.chunks.get_mut(last >> CHUNK_BITS)?.pop()?;
+        self.len = last;
+        // Keep one empty spare chunk so that a workload hovering around a
+        // chunk boundary does not allocate and free 256 KiB each time.
+        let needed = self.len.div_ceil(CHUNK);
+        if self.chunks.len() > needed + 1 {
+            self.chunks.truncate(needed + 1);
+        }
+        if i == last {
+            return Some((last_slot, false));
+        }
+        let hole = self.get_mut(i)?;
+        let removed = std::mem::replace(hole, last_slot);
+        Some((removed, true))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Slot> {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+
+    fn clear(&mut self) {
+        self.chunks = Vec::new();
+        self.len = 0;
+    }
+}
+
 /// One database's share of one shard.
 #[derive(Debug)]
 pub struct Db {
-    map: IndexMap<Blob, Entry, Hasher>,
-    expires: IndexMap<Blob, u64, Hasher>,
+    slab: Slab,
+    index: HashTable<u32>,
+    hasher: Hasher,
+    /// Absolute expiry (Unix ms) of the volatile keys…
+    exp_at: Vec<u64>,
+    /// …and, at the same position, the slot number of that key.
+    exp_slot: Vec<u32>,
+    /// Where active expiry continues its sweep of `exp_at` (Redis's
+    /// `expires_cursor`).
+    exp_cursor: usize,
     /// Time snapshot (Unix ms) of the command being executed: Redis fixes the
     /// clock for a whole command (and a whole script / transaction) so that a
     /// key cannot expire half-way through.
@@ -90,8 +207,12 @@ pub struct ScanPage {
 impl Db {
     pub fn new(tunables: Arc<Tunables>) -> Self {
         Db {
-            map: IndexMap::with_hasher(Hasher::new()),
-            expires: IndexMap::with_hasher(Hasher::new()),
+            slab: Slab::default(),
+            index: HashTable::new(),
+            hasher: Hasher::new(),
+            exp_at: Vec::new(),
+            exp_slot: Vec::new(),
+            exp_cursor: 0,
             now: crate::clock::now_ms(),
             stats: DbStats::default(),
             tunables,
@@ -102,74 +223,205 @@ impl Db {
     /// Number of keys, including expired ones not yet reclaimed (as Redis's
     /// DBSIZE).
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.slab.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.slab.len == 0
     }
 
     /// Number of keys with a TTL.
     pub fn expires_len(&self) -> usize {
-        self.expires.len()
+        self.exp_at.len()
     }
 
-    fn is_expired_at(&self, key: &[u8]) -> bool {
-        match self.expires.get(key) {
-            Some(&at) => at <= self.now,
+    // ---- internal index plumbing -------------------------------------
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Slot number of `key` (expired or not).
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        let h = self.hash(key);
+        let slab = &self.slab;
+        self.index
+            .find(h, |&i| slab.get(i as usize).is_some_and(|s| *s.key == *key))
+            .map(|&i| i as usize)
+    }
+
+    fn entry_at(&self, i: usize) -> Option<&Entry> {
+        self.slab.get(i).map(|s| &s.entry)
+    }
+
+    fn entry_at_mut(&mut self, i: usize) -> Option<&mut Entry> {
+        self.slab.get_mut(i).map(|s| &mut s.entry)
+    }
+
+    /// Expiry of the entry, if it has a TTL.
+    fn ttl_of(&self, e: &Entry) -> Option<u64> {
+        if e.has_ttl() {
+            self.exp_at.get(e.exp_pos as usize).copied()
+        } else {
+            None
+        }
+    }
+
+    fn slot_expired(&self, i: usize) -> bool {
+        match self.entry_at(i) {
+            Some(e) => self.ttl_of(e).is_some_and(|at| at <= self.now),
             None => false,
         }
     }
 
-    /// Remove `key` if it has expired. Returns true if it was removed.
-    pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
-        let has_ttl = match self.map.get(key) {
-            Some(e) => e.has_ttl(),
-            None => return false,
-        };
-        if has_ttl && self.is_expired_at(key) {
-            self.remove(key);
-            self.stats.expired_keys += 1;
-            true
-        } else {
-            false
+    /// Add a new key at the end of the slab. The caller has checked that the
+    /// key is absent.
+    fn insert_new(&mut self, key: Blob, entry: Entry) -> usize {
+        let h = self.hash(&key);
+        let i = self.slab.push(Slot { key, entry });
+        let Db {
+            index,
+            slab,
+            hasher,
+            ..
+        } = self;
+        index.insert_unique(h, i as u32, |&j| {
+            slab.get(j as usize)
+                .map(|s| hasher.hash_one(s.key.as_slice()))
+                .unwrap_or(0)
+        });
+        i
+    }
+
+    /// Append a TTL record for slot `i` and flag its entry.
+    fn exp_add(&mut self, i: usize, at: u64) {
+        let pos = self.exp_at.len() as u32;
+        if let Some(e) = self.entry_at_mut(i) {
+            e.meta |= TTL_FLAG;
+            e.exp_pos = pos;
+            self.exp_at.push(at);
+            self.exp_slot.push(i as u32);
         }
     }
 
-    fn touch_entry(tunables: &Tunables, e: &mut Entry) {
-        let a = tunables.access_update(e.access());
+    /// Drop TTL record `pos`, repointing the record moved into its place.
+    fn exp_remove(&mut self, pos: usize) {
+        if pos >= self.exp_at.len() {
+            return;
+        }
+        self.exp_at.swap_remove(pos);
+        self.exp_slot.swap_remove(pos);
+        if let Some(&moved) = self.exp_slot.get(pos) {
+            if let Some(e) = self.entry_at_mut(moved as usize) {
+                e.exp_pos = pos as u32;
+            }
+        }
+    }
+
+    /// Remove slot `i` completely (index, TTL record, slab).
+    fn remove_slot(&mut self, i: usize) -> Option<Slot> {
+        let h = self.hash(&self.slab.get(i)?.key);
+        if let Ok(found) = self.index.find_entry(h, |&j| j as usize == i) {
+            found.remove();
+        }
+        let (removed, moved) = self.slab.swap_remove(i)?;
+        if moved {
+            // The former last slot now lives at `i`: repoint its index entry
+            // and its TTL record.
+            let old = self.slab.len as u32;
+            let (mh, ttl_pos) = match self.slab.get(i) {
+                Some(s) => (
+                    self.hasher.hash_one(s.key.as_slice()),
+                    s.entry.has_ttl().then_some(s.entry.exp_pos as usize),
+                ),
+                None => return Some(removed),
+            };
+            if let Some(v) = self.index.find_mut(mh, |&j| j == old) {
+                *v = i as u32;
+            }
+            if let Some(p) = ttl_pos.and_then(|p| self.exp_slot.get_mut(p)) {
+                *p = i as u32;
+            }
+        }
+        if removed.entry.has_ttl() {
+            self.exp_remove(removed.entry.exp_pos as usize);
+        }
+        self.maybe_shrink();
+        Some(removed)
+    }
+
+    /// Give memory back after mass deletion, as Redis's `tryResizeHashTables`
+    /// does when a dict falls under 10% fill.
+    fn maybe_shrink(&mut self) {
+        let cap = self.index.capacity();
+        let len = self.index.len();
+        if cap > 1024 && len * 10 < cap {
+            let Db {
+                index,
+                slab,
+                hasher,
+                ..
+            } = self;
+            index.shrink_to(len * 2, |&j| {
+                slab.get(j as usize)
+                    .map(|s| hasher.hash_one(s.key.as_slice()))
+                    .unwrap_or(0)
+            });
+        }
+        if self.exp_at.capacity() > 1024 && self.exp_at.len() * 10 < self.exp_at.capacity() {
+            let n = self.exp_at.len() * 2;
+            self.exp_at.shrink_to(n);
+            self.exp_slot.shrink_to(n);
+        }
+    }
+
+    /// Remove slot `i` as an expired key.
+    fn expire_slot(&mut self, i: usize) {
+        if self.remove_slot(i).is_some() {
+            self.dirty += 1;
+            self.stats.expired_keys += 1;
+        }
+    }
+
+    // ---- public API ---------------------------------------------------
+
+    /// Remove `key` if it has expired. Returns true if it was removed.
+    pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
+        match self.find(key) {
+            Some(i) if self.slot_expired(i) => {
+                self.expire_slot(i);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Record an access (LRU clock or LFU counter) at the command's clock.
+    fn touch_entry(tunables: &Tunables, now: u64, e: &mut Entry) {
+        let a = tunables.access_update_at(e.access(), now);
         e.set_access(a);
+    }
+
+    /// Find a live key, expiring it lazily: the slot number if it exists.
+    fn find_live(&mut self, key: &[u8]) -> Option<usize> {
+        let i = self.find(key)?;
+        if self.slot_expired(i) {
+            self.expire_slot(i);
+            return None;
+        }
+        Some(i)
     }
 
     /// Look a key up for reading, expiring it lazily and updating its access
     /// time. Counts keyspace hits/misses.
     pub fn get(&mut self, key: &[u8]) -> Option<&Entry> {
-        let e = self.lookup(key);
-        e.map(|e| &*e)
-    }
-
-    /// Look a key up for writing (lazy expiry, access update, no hit/miss
-    /// counting, as Redis's `lookupKeyWrite`).
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed(key);
-        let t = &self.tunables;
-        match self.map.get_mut(key) {
-            Some(e) => {
-                Self::touch_entry(t, e);
-                Some(e)
-            }
-            None => None,
-        }
-    }
-
-    fn lookup(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed(key);
-        let t = &self.tunables;
-        match self.map.get_mut(key) {
-            Some(e) => {
-                Self::touch_entry(t, e);
+        match self.find_live(key) {
+            Some(i) => {
                 self.stats.keyspace_hits += 1;
-                Some(e)
+                let t = &self.tunables;
+                let e = self.slab.get_mut(i).map(|s| &mut s.entry)?;
+                Self::touch_entry(t, self.now, e);
+                Some(&*e)
             }
             None => {
                 self.stats.keyspace_misses += 1;
@@ -178,37 +430,54 @@ impl Db {
         }
     }
 
+    /// Look a key up for writing (lazy expiry, access update, no hit/miss
+    /// counting, as Redis's `lookupKeyWrite`).
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let i = self.find_live(key)?;
+        let t = &self.tunables;
+        let e = self.slab.get_mut(i).map(|s| &mut s.entry)?;
+        Self::touch_entry(t, self.now, e);
+        Some(e)
+    }
+
     /// Read without touching access time or stats (TYPE-like internals,
     /// OBJECT IDLETIME). Expired keys are reported as missing but not removed.
     pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
-        if self.is_expired_at(key) {
+        let i = self.find(key)?;
+        if self.slot_expired(i) {
             return None;
         }
-        self.map.get(key)
+        self.entry_at(i)
     }
 
     /// Does the key exist (after lazy expiry)?
     pub fn contains(&mut self, key: &[u8]) -> bool {
-        self.expire_if_needed(key);
-        self.map.contains_key(key)
+        self.find_live(key).is_some()
     }
 
     /// Store `value` under `key`, replacing any old value and clearing its TTL
     /// (SET semantics). Returns the old entry.
+    ///
+    /// An overwritten key keeps its access history, touched once (Redis's
+    /// `lookupKeyWrite` then `dbOverwrite`, which keeps the LFU counter).
     pub fn set(&mut self, key: &[u8], value: Value) -> Option<Entry> {
         self.dirty += 1;
         let mut e = Entry::new(value);
-        Self::touch_entry(&self.tunables, &mut e);
-        match self.map.get_mut(key) {
-            Some(slot) => {
+        match self.find(key) {
+            Some(i) => {
+                let (t, now) = (&self.tunables, self.now);
+                let slot = self.slab.get_mut(i).map(|s| &mut s.entry)?;
+                e.set_access(slot.access());
+                Self::touch_entry(t, now, &mut e);
                 let old = std::mem::replace(slot, e);
                 if old.has_ttl() {
-                    self.expires.swap_remove(key);
+                    self.exp_remove(old.exp_pos as usize);
                 }
                 Some(old)
             }
             None => {
-                self.map.insert(Blob::new(key), e);
+                Self::touch_entry(&self.tunables, self.now, &mut e);
+                self.insert_new(Blob::new(key), e);
                 None
             }
         }
@@ -217,13 +486,16 @@ impl Db {
     /// Store `value`, keeping the key's TTL if it has one (KEEPTTL, SETRANGE…).
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
         self.dirty += 1;
-        self.expire_if_needed(key);
-        match self.map.get_mut(key) {
-            Some(e) => e.value = value,
+        match self.find_live(key) {
+            Some(i) => {
+                if let Some(e) = self.entry_at_mut(i) {
+                    e.value = value;
+                }
+            }
             None => {
                 let mut e = Entry::new(value);
-                Self::touch_entry(&self.tunables, &mut e);
-                self.map.insert(Blob::new(key), e);
+                Self::touch_entry(&self.tunables, self.now, &mut e);
+                self.insert_new(Blob::new(key), e);
             }
         }
     }
@@ -234,81 +506,82 @@ impl Db {
         self.dirty += 1;
         self.remove(key);
         entry.meta &= ACCESS_MASK;
-        self.map.insert(Blob::new(key), entry);
+        let i = self.insert_new(Blob::new(key), entry);
         if let Some(at) = expire_at {
-            self.set_expire(key, at);
+            self.exp_add(i, at);
         }
     }
 
     /// Remove a key. Returns its entry if it existed (expired or not).
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let e = self.map.swap_remove(key)?;
+        let i = self.find(key)?;
+        let slot = self.remove_slot(i)?;
         self.dirty += 1;
-        if e.has_ttl() {
-            self.expires.swap_remove(key);
-        }
-        Some(e)
+        Some(slot.entry)
     }
 
     /// Set an absolute expiry (Unix ms) on an existing key. Returns false if
     /// the key does not exist.
     pub fn set_expire(&mut self, key: &[u8], at_ms: u64) -> bool {
-        match self.map.get_mut(key) {
-            Some(e) => {
-                e.meta |= TTL_FLAG;
-                match self.expires.get_mut(key) {
-                    Some(v) => *v = at_ms,
-                    None => {
-                        self.expires.insert(Blob::new(key), at_ms);
-                    }
-                }
-                self.dirty += 1;
-                true
-            }
-            None => false,
+        let Some(i) = self.find(key) else {
+            return false;
+        };
+        let existing = match self.entry_at(i) {
+            Some(e) if e.has_ttl() => Some(e.exp_pos as usize),
+            Some(_) => None,
+            None => return false,
+        };
+        match existing.and_then(|p| self.exp_at.get_mut(p)) {
+            Some(at) => *at = at_ms,
+            None => self.exp_add(i, at_ms),
         }
+        self.dirty += 1;
+        true
     }
 
     /// Remove the TTL of a key. Returns true if it had one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
-        match self.map.get_mut(key) {
+        let Some(i) = self.find(key) else {
+            return false;
+        };
+        let pos = match self.entry_at_mut(i) {
             Some(e) if e.has_ttl() => {
                 e.meta &= ACCESS_MASK;
-                self.expires.swap_remove(key);
-                self.dirty += 1;
-                true
+                e.exp_pos as usize
             }
-            _ => false,
-        }
+            _ => return false,
+        };
+        self.exp_remove(pos);
+        self.dirty += 1;
+        true
     }
 
     /// Absolute expiry (Unix ms) of a key, if it has one.
     pub fn expire_at(&self, key: &[u8]) -> Option<u64> {
-        self.expires.get(key).copied()
+        let e = self.entry_at(self.find(key)?)?;
+        self.ttl_of(e)
     }
 
     /// Remove every key.
     pub fn clear(&mut self) {
-        self.map = IndexMap::with_hasher(Hasher::new());
-        self.expires = IndexMap::with_hasher(Hasher::new());
+        self.slab.clear();
+        self.index = HashTable::new();
+        self.exp_at = Vec::new();
+        self.exp_slot = Vec::new();
+        self.exp_cursor = 0;
         self.dirty += 1;
     }
 
     /// Iterate over all (possibly expired) keys and entries.
     pub fn iter(&self) -> impl Iterator<Item = (&Blob, &Entry)> {
-        self.map.iter()
+        self.slab.iter().map(|s| (&s.key, &s.entry))
     }
 
     /// Keys with their absolute expiry, for snapshots.
     pub fn iter_with_expiry(&self) -> impl Iterator<Item = (&Blob, &Entry, Option<u64>)> {
-        self.map.iter().map(move |(k, e)| {
-            let at = if e.has_ttl() {
-                self.expires.get(k.as_slice()).copied()
-            } else {
-                None
-            };
-            (k, e, at)
-        })
+        self.slab
+            .iter()
+            .map(move |s| (&s.key, &s.entry, self.ttl_of(&s.entry)))
     }
 
     /// A uniformly random live key.
@@ -316,22 +589,21 @@ impl Db {
         // Like Redis, retry a bounded number of times when hitting expired
         // keys (which are deleted on the way).
         for _ in 0..100 {
-            if self.map.is_empty() {
+            if self.slab.len == 0 {
                 return None;
             }
-            let i = rng.gen_range(0..self.map.len());
-            let key = match self.map.get_index(i) {
-                Some((k, _)) => k.clone(),
-                None => return None,
-            };
-            if !self.expire_if_needed(&key) {
-                return Some(key);
+            let i = rng.gen_range(0..self.slab.len);
+            if self.slot_expired(i) {
+                self.expire_slot(i);
+                continue;
             }
+            return self.slab.get(i).map(|s| s.key.clone());
         }
         None
     }
 
-    /// A random sample of up to `n` entries (may repeat), for eviction.
+    /// A random sample of up to `n` entries (may repeat), for eviction:
+    /// (key, access field, expiry or 0).
     pub fn sample(
         &self,
         n: usize,
@@ -339,55 +611,44 @@ impl Db {
         rng: &mut impl Rng,
     ) -> Vec<(Blob, u32, u64)> {
         let mut out = Vec::with_capacity(n);
-        if volatile_only {
-            if self.expires.is_empty() {
-                return out;
-            }
-            for _ in 0..n {
-                let i = rng.gen_range(0..self.expires.len());
-                if let Some((k, &at)) = self.expires.get_index(i) {
-                    let access = self.map.get(k.as_slice()).map(|e| e.access()).unwrap_or(0);
-                    out.push((k.clone(), access, at));
-                }
-            }
-        } else {
-            if self.map.is_empty() {
-                return out;
-            }
-            for _ in 0..n {
-                let i = rng.gen_range(0..self.map.len());
-                if let Some((k, e)) = self.map.get_index(i) {
-                    let at = if e.has_ttl() {
-                        self.expires.get(k.as_slice()).copied().unwrap_or(0)
-                    } else {
-                        0
-                    };
-                    out.push((k.clone(), e.access(), at));
-                }
-            }
-        }
+        self.sample_with(n, volatile_only, rng, |k, e, at| {
+            out.push((k.clone(), e.access(), at.unwrap_or(0)));
+        });
         out
     }
 
-    /// One step of active expiry: sample up to `samples` keys with a TTL and
-    /// delete the expired ones. Returns (sampled, expired).
-    pub fn active_expire_step(&mut self, samples: usize, rng: &mut impl Rng) -> (usize, usize) {
+    /// One step of active expiry: check the next `samples` keys with a TTL
+    /// and delete the expired ones. Returns (checked, expired).
+    ///
+    /// Like Redis, this sweeps the volatile keys sequentially from a cursor
+    /// kept between calls rather than sampling at random: a sweep reaches
+    /// every key, and while it moves through a region where many keys are
+    /// expired the expired share of each step stays high, so the caller
+    /// keeps going until that region is clean. (Random sampling would see
+    /// the share fall as the keyspace gets cleaner and leave a stale tail
+    /// behind.) Deleting swap-moves the last record into the cursor's
+    /// position, which is checked next, so no record is skipped. `_rng` is
+    /// kept for API stability.
+    pub fn active_expire_step(&mut self, samples: usize, _rng: &mut impl Rng) -> (usize, usize) {
         let mut sampled = 0;
         let mut expired = 0;
         for _ in 0..samples {
-            if self.expires.is_empty() {
+            let n = self.exp_at.len();
+            if n == 0 {
                 break;
             }
-            let i = rng.gen_range(0..self.expires.len());
-            let (key, at) = match self.expires.get_index(i) {
-                Some((k, &at)) => (k.clone(), at),
-                None => break,
-            };
+            if self.exp_cursor >= n {
+                self.exp_cursor = 0;
+            }
+            let p = self.exp_cursor;
             sampled += 1;
-            if at <= self.now {
-                self.remove(&key);
-                self.stats.expired_keys += 1;
-                expired += 1;
+            let due = self.exp_at.get(p).is_some_and(|&at| at <= self.now);
+            match self.exp_slot.get(p) {
+                Some(&slot) if due => {
+                    self.expire_slot(slot as usize);
+                    expired += 1;
+                }
+                _ => self.exp_cursor += 1,
             }
         }
         (sampled, expired)
@@ -397,7 +658,7 @@ impl Db {
     /// starts at the top). Calls `f` for each live key; stops after `count`
     /// visited entries. Returns the next cursor (0 = done).
     pub fn scan(&mut self, cursor: usize, count: usize, mut f: impl FnMut(&Blob, &Entry)) -> usize {
-        let len = self.map.len();
+        let len = self.slab.len;
         let mut pos = if cursor == 0 || cursor > len {
             len
         } else {
@@ -408,30 +669,67 @@ impl Db {
         while pos > 0 && visited < count.max(1) {
             pos -= 1;
             visited += 1;
-            if let Some((k, e)) = self.map.get_index(pos) {
-                if e.has_ttl()
-                    && self
-                        .expires
-                        .get(k.as_slice())
-                        .is_some_and(|&at| at <= self.now)
-                {
-                    expired.push(k.clone());
+            if let Some(s) = self.slab.get(pos) {
+                if self.ttl_of(&s.entry).is_some_and(|at| at <= self.now) {
+                    expired.push(s.key.clone());
                 } else {
-                    f(k, e);
+                    f(&s.key, &s.entry);
                 }
             }
         }
+        // Deleting in descending slot order only moves slots from above the
+        // cursor (already visited) into holes, preserving the guarantee.
         for k in expired {
-            self.remove(&k);
-            self.stats.expired_keys += 1;
+            self.expire_if_needed(&k);
         }
         pos
+    }
+
+    /// Sample `n` random slots (with repetition) without allocating, calling
+    /// `f(key, entry, expiry)` for each; `volatile_only` samples among keys
+    /// with a TTL only. Used by eviction, which keeps only the best few.
+    pub fn sample_with(
+        &self,
+        n: usize,
+        volatile_only: bool,
+        rng: &mut impl Rng,
+        mut f: impl FnMut(&Blob, &Entry, Option<u64>),
+    ) {
+        for _ in 0..n {
+            let slot = if volatile_only {
+                if self.exp_slot.is_empty() {
+                    return;
+                }
+                let p = rng.gen_range(0..self.exp_slot.len());
+                self.exp_slot.get(p).map(|&s| s as usize)
+            } else {
+                if self.slab.len == 0 {
+                    return;
+                }
+                Some(rng.gen_range(0..self.slab.len))
+            };
+            if let Some(s) = slot.and_then(|i| self.slab.get(i)) {
+                f(&s.key, &s.entry, self.ttl_of(&s.entry));
+            }
+        }
+    }
+
+    /// Evict `key` (maxmemory): remove it and count it in `evicted_keys`.
+    /// Returns false if it no longer exists.
+    pub fn evict(&mut self, key: &[u8]) -> bool {
+        if self.remove(key).is_some() {
+            self.stats.evicted_keys += 1;
+            true
+        } else {
+            false
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     fn db() -> Db {
         Db::new(Arc::new(Tunables::default()))
@@ -459,6 +757,7 @@ mod tests {
         d.set_expire(b"a", u64::MAX);
         d.set(b"a", Value::Str(Blob::from("2")));
         assert_eq!(d.expire_at(b"a"), None);
+        assert_eq!(d.expires_len(), 0);
         assert!(!d.get(b"a").is_some_and(|e| e.has_ttl()));
     }
 
@@ -492,5 +791,109 @@ mod tests {
                 assert!(seen.contains(format!("k{i}").as_bytes()), "k{i} missing");
             }
         }
+    }
+
+    /// Random operations against a model (HashMap of key → (value, ttl)),
+    /// crossing chunk boundaries, checking every invariant of the layout.
+    #[test]
+    fn model_check_random_ops() {
+        use std::collections::HashMap;
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let mut d = db();
+        d.now = 1_000;
+        let mut model: HashMap<Vec<u8>, (Vec<u8>, Option<u64>)> = HashMap::new();
+        for step in 0..200_000u32 {
+            let k = format!("key:{}", rng.gen_range(0..12_000u32)).into_bytes();
+            match rng.gen_range(0..10) {
+                0..=3 => {
+                    let v = step.to_string().into_bytes();
+                    d.set(&k, Value::Str(Blob::new(&v)));
+                    model.insert(k, (v, None));
+                }
+                4 => {
+                    assert_eq!(d.remove(&k).is_some(), model.remove(&k).is_some());
+                }
+                5 => {
+                    let at = 2_000 + u64::from(step);
+                    assert_eq!(d.set_expire(&k, at), model.contains_key(&k));
+                    if let Some(m) = model.get_mut(&k) {
+                        m.1 = Some(at);
+                    }
+                }
+                6 => {
+                    let had = model.get(&k).is_some_and(|m| m.1.is_some());
+                    assert_eq!(d.persist(&k), had);
+                    if let Some(m) = model.get_mut(&k) {
+                        m.1 = None;
+                    }
+                }
+                7 => {
+                    let v = b"kept".to_vec();
+                    d.set_keep_ttl(&k, Value::Str(Blob::new(&v)));
+                    let ttl = model.get(&k).and_then(|m| m.1);
+                    model.insert(k, (v, ttl));
+                }
+                _ => {
+                    let got = d.peek(&k).map(|e| e.value.as_str().map(|b| b.to_vec()));
+                    let want = model.get(&k).map(|m| Ok(m.0.clone()));
+                    assert_eq!(got, want);
+                    assert_eq!(d.expire_at(&k), model.get(&k).and_then(|m| m.1));
+                }
+            }
+        }
+        assert_eq!(d.len(), model.len());
+        let volatile = model.values().filter(|m| m.1.is_some()).count();
+        assert_eq!(d.expires_len(), volatile);
+        for (k, e, at) in d.iter_with_expiry() {
+            let m = &model[k.as_slice()];
+            assert_eq!(e.value.as_str().map(|b| b.to_vec()), Ok(m.0.clone()));
+            assert_eq!(at, m.1);
+            assert_eq!(e.has_ttl(), m.1.is_some());
+        }
+        // Everything expires: active expiry reclaims all volatile keys.
+        d.now = u64::MAX;
+        let mut total = 0;
+        while d.expires_len() > 0 {
+            total += d.active_expire_step(20, &mut rng).1;
+        }
+        assert_eq!(total, volatile);
+        assert_eq!(d.len(), model.len() - volatile);
+        assert_eq!(d.stats.expired_keys as usize, volatile);
+        // Then delete everything: memory structures shrink back.
+        let keys: Vec<Blob> = d.iter().map(|(k, _)| k.clone()).collect();
+        for k in keys {
+            assert!(d.remove(&k).is_some());
+        }
+        assert!(d.is_empty());
+        assert!(d.index.capacity() <= 1024);
+        assert!(d.slab.chunks.len() <= 1);
+    }
+
+    #[test]
+    fn sampling_respects_volatile_only() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut d = db();
+        for i in 0..100 {
+            d.set(format!("k{i}").as_bytes(), Value::Str(Blob::from("v")));
+        }
+        d.set_expire(b"k5", u64::MAX);
+        let s = d.sample(50, true, &mut rng);
+        assert_eq!(s.len(), 50);
+        assert!(s.iter().all(|(k, _, at)| &**k == b"k5" && *at == u64::MAX));
+        assert_eq!(d.sample(50, false, &mut rng).len(), 50);
+        assert!(d.evict(b"k5"));
+        assert!(!d.evict(b"k5"));
+        assert_eq!(d.stats.evicted_keys, 1);
+        assert!(d.sample(5, true, &mut rng).is_empty());
+    }
+
+    #[test]
+    fn slot_is_compact() {
+        // Key + entry, nothing else: the per-key cost the layout is built on.
+        assert_eq!(
+            std::mem::size_of::<Slot>(),
+            std::mem::size_of::<Blob>() + std::mem::size_of::<Entry>()
+        );
+        assert!(std::mem::size_of::<Entry>() <= std::mem::size_of::<Value>() + 8);
     }
 }

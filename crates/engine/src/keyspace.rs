@@ -16,8 +16,10 @@ use crate::db::Db;
 use crate::slot::{key_slot, SLOTS};
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use rand::Rng;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// `maxmemory-policy` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +102,9 @@ pub struct Tunables {
     pub list_max_listpack_size: std::sync::atomic::AtomicI64,
     pub list_compress_depth: AtomicUsize,
     pub active_expire_effort: AtomicU32,
+    /// Active expiry on/off (`DEBUG SET-ACTIVE-EXPIRE 0|1`); lazy expiry on
+    /// access always runs.
+    pub active_expire_enabled: AtomicBool,
 }
 
 impl Default for Tunables {
@@ -118,18 +123,39 @@ impl Default for Tunables {
             list_max_listpack_size: std::sync::atomic::AtomicI64::new(-2),
             list_compress_depth: AtomicUsize::new(0),
             active_expire_effort: AtomicU32::new(1),
+            active_expire_enabled: AtomicBool::new(true),
         }
     }
 }
 
-/// Seconds-resolution LRU clock, as Redis's `LRU_CLOCK()` (24+ bits).
+/// Seconds-resolution LRU clock, as Redis's `LRU_CLOCK()` (INFO `lru_clock`).
 pub fn lru_clock() -> u32 {
     ((crate::clock::now_ms() / 1000) as u32) & 0x7fff_ffff
 }
 
+/// Resolution of the access time stored in entries (LRU mode), in ms.
+///
+/// Redis stores seconds. With `maxmemory` a few tens of MB and a write rate
+/// of tens of MB/s, the whole resident set is younger than a couple of
+/// seconds, so second resolution makes every candidate tie and LRU degrades
+/// into random eviction. 10 ms ticks in the 31 bits available wrap after
+/// 248 days (Redis's 24-bit seconds clock: 194 days), and idle times are
+/// computed across one wrap, as Redis does.
+pub const LRU_TICK_MS: u64 = 10;
+const LRU_TICK_MASK: u32 = 0x7fff_ffff;
+
+/// The LRU clock in [`LRU_TICK_MS`] ticks at Unix time `now_ms`.
+pub fn lru_ticks_at(now_ms: u64) -> u32 {
+    ((now_ms / LRU_TICK_MS) as u32) & LRU_TICK_MASK
+}
+
 /// Minutes clock for LFU decay (16 bits, as Redis's `LFUGetTimeInMinutes`).
+fn lfu_minutes_at(now_ms: u64) -> u32 {
+    ((now_ms / 60_000) & 0xffff) as u32
+}
+
 fn lfu_minutes() -> u32 {
-    ((crate::clock::now_ms() / 60_000) & 0xffff) as u32
+    lfu_minutes_at(crate::clock::now_ms())
 }
 
 /// Initial LFU counter for new keys (Redis `LFU_INIT_VAL`).
@@ -156,13 +182,20 @@ impl Tunables {
     /// field was `old`: the LRU clock, or in LFU mode the decayed then
     /// logarithmically incremented counter (Redis `updateLFU`).
     pub fn access_update(&self, old: u32) -> u32 {
+        self.access_update_at(old, crate::clock::now_ms())
+    }
+
+    /// [`Self::access_update`] at Unix time `now_ms` (the command's clock,
+    /// which saves reading the system clock on every key access). An `old`
+    /// of 0 means a new key: it starts at `LFU_INIT_VAL` without an
+    /// increment, as a freshly created Redis object does.
+    pub fn access_update_at(&self, old: u32, now_ms: u64) -> u32 {
         if self.policy().is_lfu() {
-            let now = lfu_minutes();
-            let (ldt, mut counter) = if old == 0 {
-                (now, LFU_INIT_VAL)
-            } else {
-                (old >> 8, old & 0xff)
-            };
+            let now = lfu_minutes_at(now_ms);
+            if old == 0 {
+                return ((now & 0xffff) << 8) | LFU_INIT_VAL;
+            }
+            let (ldt, mut counter) = (old >> 8, old & 0xff);
             // Decay.
             let decay = self.lfu_decay_time.load(Ordering::Relaxed);
             let elapsed = if now >= ldt {
@@ -184,7 +217,7 @@ impl Tunables {
             }
             ((now & 0xffff) << 8) | counter
         } else {
-            lru_clock()
+            lru_ticks_at(now_ms)
         }
     }
 
@@ -207,8 +240,21 @@ impl Tunables {
 
     /// Idle seconds of an entry in LRU mode (OBJECT IDLETIME).
     pub fn idle_seconds(&self, access: u32) -> u64 {
-        let now = lru_clock();
-        u64::from(now.saturating_sub(access))
+        self.idle_ms(access) / 1000
+    }
+
+    /// Idle time of an entry in LRU mode, in ms ([`LRU_TICK_MS`]
+    /// resolution), across one wrap of the tick clock (Redis
+    /// `estimateObjectIdleTime`).
+    pub fn idle_ms(&self, access: u32) -> u64 {
+        let now = lru_ticks_at(crate::clock::now_ms());
+        let a = access & LRU_TICK_MASK;
+        let ticks = if now >= a {
+            now - a
+        } else {
+            (LRU_TICK_MASK - a) + now + 1
+        };
+        u64::from(ticks) * LRU_TICK_MS
     }
 }
 
@@ -224,6 +270,8 @@ pub struct Keyspace {
     shards: Vec<Mutex<Shard>>,
     pub tunables: Arc<Tunables>,
     databases: usize,
+    /// Active expiry figures for INFO stats.
+    pub expire_stats: ExpireStats,
 }
 
 impl Keyspace {
@@ -240,6 +288,7 @@ impl Keyspace {
             shards,
             tunables,
             databases,
+            expire_stats: ExpireStats::default(),
         }
     }
 
@@ -383,5 +432,279 @@ impl<'a> Locked<'a> {
     /// Every held shard, in order.
     pub fn shards(&mut self) -> impl Iterator<Item = (usize, &mut Shard)> + use<'_, 'a> {
         self.guards.iter_mut().map(|(i, g)| (*i, &mut **g))
+    }
+}
+
+// ---- Active expiry -------------------------------------------------------
+
+/// Keys sampled per step at `active-expire-effort` 1 (Redis
+/// `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
+const EXPIRE_KEYS_PER_LOOP: usize = 20;
+/// Share of each `1/hz` period the cycle may use, in percent, at effort 1
+/// (Redis `ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC`).
+const EXPIRE_SLOW_TIME_PERC: u64 = 25;
+/// Keep expiring a database while more than this percentage of the sample
+/// was expired, at effort 1 (Redis `ACTIVE_EXPIRE_CYCLE_ACCEPTABLE_STALE`).
+const EXPIRE_ACCEPTABLE_STALE: usize = 10;
+/// Steps between time checks (and lock yields), as Redis checks the clock
+/// every 16 iterations.
+const EXPIRE_STEPS_PER_CHECK: u32 = 16;
+
+/// Active expiry figures, reported by INFO stats.
+#[derive(Debug, Default)]
+pub struct ExpireStats {
+    /// `expired_stale_perc` × 100 (estimated % of volatile keys that are
+    /// logically expired), smoothed as Redis does.
+    pub stale_perc_x100: AtomicU64,
+    /// `expired_time_cap_reached_count`.
+    pub time_cap_reached: AtomicU64,
+    /// `expire_cycle_cpu_milliseconds` (wall time spent in cycles, in µs).
+    pub cycle_us: AtomicU64,
+}
+
+/// Where the next active expire cycle resumes (it continues where a cycle
+/// that ran out of time stopped, like Redis's static `current_db`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExpireCursor {
+    shard: usize,
+    db: usize,
+}
+
+/// The state a driver of active expiry keeps between cycles: where to
+/// resume, and its own random generator (no per-cycle seeding).
+#[derive(Debug)]
+pub struct ExpireCycler {
+    pub cursor: ExpireCursor,
+    rng: rand::rngs::SmallRng,
+}
+
+impl Default for ExpireCycler {
+    fn default() -> Self {
+        use rand::SeedableRng;
+        ExpireCycler {
+            cursor: ExpireCursor::default(),
+            rng: rand::rngs::SmallRng::from_entropy(),
+        }
+    }
+}
+
+impl ExpireCycler {
+    /// Run one slow cycle with the budget Redis would give it at `hz`,
+    /// unless active expiry is disabled (`DEBUG SET-ACTIVE-EXPIRE 0`).
+    pub fn run(&mut self, ks: &Keyspace, hz: u64) -> ExpireCycleReport {
+        if !ks.tunables.active_expire_enabled.load(Ordering::Relaxed) {
+            return ExpireCycleReport::default();
+        }
+        let budget = ks.expire_cycle_budget(hz);
+        ks.active_expire_cycle(&mut self.cursor, budget, &mut self.rng)
+    }
+}
+
+/// What one active expire cycle did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExpireCycleReport {
+    pub sampled: u64,
+    pub expired: u64,
+    /// The time budget ran out before every database was visited.
+    pub timed_out: bool,
+}
+
+impl Keyspace {
+    /// The time budget of one slow cycle at `hz`, as Redis computes it:
+    /// `(25 + 2 × (effort-1))`% of the `1/hz` period.
+    pub fn expire_cycle_budget(&self, hz: u64) -> Duration {
+        let effort = self.expire_effort();
+        let perc = EXPIRE_SLOW_TIME_PERC + 2 * effort as u64;
+        Duration::from_micros(perc * 1_000_000 / hz.clamp(1, 500) / 100)
+    }
+
+    /// `active-expire-effort` − 1, in 0..=9.
+    fn expire_effort(&self) -> usize {
+        let e = self.tunables.active_expire_effort.load(Ordering::Relaxed);
+        (e.clamp(1, 10) - 1) as usize
+    }
+
+    /// One run of Redis's slow active expire cycle (`activeExpireCycle`).
+    ///
+    /// For every database of every shard (resuming at `cursor`), repeatedly
+    /// sample `20 + 5 × (effort-1)` keys that have a TTL and delete the
+    /// expired ones, until the share expired in a sample falls to
+    /// `10 − (effort-1)`% or less, which means few expired keys are left
+    /// there. Stops once `budget` is used; the cursor then points where to
+    /// resume.
+    ///
+    /// Only one shard is locked at a time, and the lock is handed over to
+    /// waiting commands (`MutexGuard::bump`) every 16 steps, so commands keep
+    /// flowing while a large backlog of expired keys is reclaimed.
+    pub fn active_expire_cycle(
+        &self,
+        cursor: &mut ExpireCursor,
+        budget: Duration,
+        rng: &mut impl Rng,
+    ) -> ExpireCycleReport {
+        let start = Instant::now();
+        let effort = self.expire_effort();
+        let per_loop = EXPIRE_KEYS_PER_LOOP + EXPIRE_KEYS_PER_LOOP / 4 * effort;
+        let acceptable = EXPIRE_ACCEPTABLE_STALE - effort;
+        let mut report = ExpireCycleReport::default();
+        let nshards = self.shards.len();
+        if cursor.shard >= nshards {
+            *cursor = ExpireCursor::default();
+        }
+        let first = *cursor;
+        'shards: for n in 0..=nshards {
+            let s = (first.shard + n) % nshards;
+            // The last round revisits the starting shard's databases that
+            // were skipped at the start.
+            let (db_from, db_to) = match (n, n == nshards) {
+                (0, _) => (first.db, self.databases),
+                (_, true) => (0, first.db),
+                _ => (0, self.databases),
+            };
+            if db_from >= db_to {
+                continue;
+            }
+            let Some(m) = self.shards.get(s) else { continue };
+            let mut guard = m.lock();
+            for d in db_from..db_to {
+                let mut steps: u32 = 0;
+                loop {
+                    let Some(db) = guard.dbs.get_mut(d) else { break };
+                    if db.expires_len() == 0 {
+                        break;
+                    }
+                    db.now = crate::clock::now_ms();
+                    let (sampled, expired) = db.active_expire_step(per_loop, rng);
+                    report.sampled += sampled as u64;
+                    report.expired += expired as u64;
+                    steps += 1;
+                    if sampled == 0 || expired * 100 / sampled <= acceptable {
+                        break;
+                    }
+                    if steps % EXPIRE_STEPS_PER_CHECK == 0 {
+                        if start.elapsed() >= budget {
+                            *cursor = ExpireCursor { shard: s, db: d };
+                            report.timed_out = true;
+                            break 'shards;
+                        }
+                        MutexGuard::bump(&mut guard);
+                    }
+                }
+            }
+            drop(guard);
+            if start.elapsed() >= budget && n < nshards {
+                *cursor = ExpireCursor {
+                    shard: (s + 1) % nshards,
+                    db: 0,
+                };
+                report.timed_out = true;
+                break;
+            }
+        }
+        if !report.timed_out {
+            *cursor = ExpireCursor::default();
+        }
+        self.record_cycle(&report, start.elapsed());
+        report
+    }
+
+    fn record_cycle(&self, report: &ExpireCycleReport, took: Duration) {
+        let st = &self.expire_stats;
+        st.cycle_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        if report.timed_out {
+            st.time_cap_reached.fetch_add(1, Ordering::Relaxed);
+        }
+        // Redis: stat_expired_stale_perc = current*0.05 + previous*0.95.
+        let current = if report.sampled > 0 {
+            report.expired as f64 * 100.0 / report.sampled as f64
+        } else {
+            0.0
+        };
+        let prev = st.stale_perc_x100.load(Ordering::Relaxed) as f64 / 100.0;
+        let next = current * 0.05 + prev * 0.95;
+        st.stale_perc_x100
+            .store((next * 100.0).round() as u64, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod expire_tests {
+    use super::*;
+    use crate::{Blob, Value};
+    use rand::SeedableRng;
+
+    #[test]
+    fn cycle_reclaims_all_expired_keys_across_shards() {
+        let ks = Keyspace::new(3, 4, Arc::new(Tunables::default()));
+        let now = crate::clock::now_ms();
+        {
+            let mut l = ks.lock_all(now);
+            for i in 0..30_000u32 {
+                let k = format!("k{i}");
+                let db = (i % 4) as usize;
+                let d = l.db(db, k.as_bytes());
+                d.set(k.as_bytes(), Value::Str(Blob::from("v")));
+                // Two thirds expired, one third far in the future.
+                let at = if i % 3 == 0 { now + 3_600_000 } else { now - 1 };
+                d.set_expire(k.as_bytes(), at);
+            }
+        }
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+        let mut cursor = ExpireCursor::default();
+        let mut cycles = 0;
+        loop {
+            let r = ks.active_expire_cycle(&mut cursor, Duration::from_millis(25), &mut rng);
+            cycles += 1;
+            let left: usize = {
+                let mut l = ks.lock_all(now);
+                (0..4)
+                    .map(|d| l.each_db(d).map(|db| db.len()).sum::<usize>())
+                    .sum()
+            };
+            // With a third of the keys live, a sample is ~33% stale until
+            // nearly all expired keys are gone; the cycle then stops at the
+            // 10% threshold, as Redis's does. The remainder is small.
+            if !r.timed_out && left <= 10_000 + 10_000 / 5 {
+                break;
+            }
+            assert!(cycles < 1000, "cycle makes no progress");
+        }
+        assert!(ks.expire_stats.cycle_us.load(Ordering::Relaxed) > 0);
+    }
+
+    #[test]
+    fn cycle_respects_budget_and_resumes() {
+        let ks = Keyspace::new(1, 1, Arc::new(Tunables::default()));
+        let now = crate::clock::now_ms();
+        {
+            let mut l = ks.lock_all(now);
+            let d = l.shard_db(0, 0);
+            for i in 0..200_000u32 {
+                let k = format!("k{i}");
+                d.set(k.as_bytes(), Value::Str(Blob::from("v")));
+                d.set_expire(k.as_bytes(), now - 1);
+            }
+        }
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+        let mut cursor = ExpireCursor::default();
+        let r = ks.active_expire_cycle(&mut cursor, Duration::from_micros(1), &mut rng);
+        assert!(r.timed_out);
+        assert!(r.expired > 0 && r.expired < 200_000);
+        let mut total = r.expired;
+        while total < 200_000 {
+            let r = ks.active_expire_cycle(&mut cursor, Duration::from_secs(5), &mut rng);
+            assert!(r.expired > 0);
+            total += r.expired;
+        }
+        assert_eq!(ks.lock_all(now).shard_db(0, 0).len(), 0);
+    }
+
+    #[test]
+    fn budget_follows_hz_and_effort() {
+        let ks = Keyspace::new(1, 1, Arc::new(Tunables::default()));
+        assert_eq!(ks.expire_cycle_budget(10), Duration::from_millis(25));
+        ks.tunables.active_expire_effort.store(10, Ordering::Relaxed);
+        assert_eq!(ks.expire_cycle_budget(10), Duration::from_millis(43));
     }
 }

@@ -23,6 +23,40 @@ pub fn accounting_enabled() -> bool {
     INSTALLED.load(Ordering::Relaxed)
 }
 
+/// Highest `used_memory` seen. Not updated on every allocation (that would
+/// put a compare-and-swap loop on the allocator's hot path) but, as in Redis,
+/// by the cron at `hz` and whenever INFO / MEMORY STATS / eviction look.
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// Fold the current `used_memory` into the peak and return the peak
+/// (`used_memory_peak`).
+pub fn update_peak() -> usize {
+    let now = used_memory();
+    PEAK.fetch_max(now, Ordering::Relaxed).max(now)
+}
+
+/// Reset the peak to the current usage (CONFIG RESETSTAT / MEMORY
+/// MALLOC-STATS style resets).
+pub fn reset_peak() {
+    PEAK.store(used_memory(), Ordering::Relaxed);
+}
+
+/// Resident set size of this process in bytes (`used_memory_rss`), from
+/// `/proc/self/status` (VmRSS is in kB, so no page-size guess is needed).
+/// None where procfs is unavailable.
+pub fn rss_bytes() -> Option<usize> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: usize = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
 /// A global allocator that counts live bytes and delegates to `A`.
 pub struct CountingAlloc<A>(pub A);
 
@@ -84,6 +118,10 @@ mod tests {
         let v: Vec<u8> = Vec::with_capacity(1 << 20);
         assert!(accounting_enabled());
         assert!(used_memory() >= 1 << 20);
+        assert!(update_peak() >= 1 << 20);
         drop(v);
+        assert!(update_peak() >= 1 << 20);
+        reset_peak();
+        assert!(rss_bytes().is_some_and(|r| r > 0));
     }
 }

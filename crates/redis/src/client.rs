@@ -8,7 +8,7 @@
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -35,9 +35,14 @@ pub struct ClientShared {
     /// Milliseconds since `created` of the last command.
     pub last_interaction_ms: AtomicU64,
     pub db: AtomicUsize,
-    pub last_cmd: Mutex<&'static str>,
+    /// The last command run, packed as `(top index + 1) << 16 | (sub index
+    /// + 1)` into `table().commands`; 0 = none yet (`cmd=NULL`). An atomic
+    /// rather than a string so recording it costs one store per command.
+    pub last_cmd: AtomicU32,
     pub resp: AtomicUsize,
-    pub flags: Mutex<String>,
+    /// Socket file descriptor for CLIENT LIST `fd` (-1 when unknown, as
+    /// Redis shows for fake clients); the network layer may set it.
+    pub fd: AtomicI64,
     /// Bytes waiting in the query buffer (for CLIENT LIST `qbuf`).
     pub qbuf: AtomicUsize,
     /// Bytes of replies waiting to be written (`omem`).
@@ -62,9 +67,9 @@ impl ClientShared {
             name: Mutex::new(None),
             last_interaction_ms: AtomicU64::new(0),
             db: AtomicUsize::new(0),
-            last_cmd: Mutex::new("NULL"),
+            last_cmd: AtomicU32::new(0),
             resp: AtomicUsize::new(2),
-            flags: Mutex::new(String::from("N")),
+            fd: AtomicI64::new(-1),
             qbuf: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
             user: Mutex::new(String::from("default")),
@@ -102,7 +107,120 @@ impl ClientShared {
         self.pushes.lock().extend_from_slice(bytes);
         self.wake.notify_one();
     }
+
+    /// Record the command being run (see `last_cmd`).
+    pub fn set_last_cmd(&self, top: usize, sub: Option<usize>) {
+        let packed = ((top as u32 + 1) << 16) | sub.map_or(0, |s| s as u32 + 1);
+        self.last_cmd.store(packed, Ordering::Relaxed);
+    }
+
+    /// Full name of the last command (`get`, `client|list`), `NULL` if none.
+    pub fn last_cmd_name(&self) -> String {
+        let packed = self.last_cmd.load(Ordering::Relaxed);
+        let top = (packed >> 16) as usize;
+        let sub = (packed & 0xffff) as usize;
+        let Some(&t) = top
+            .checked_sub(1)
+            .and_then(|i| crate::table::table().commands.get(i))
+        else {
+            return "NULL".into();
+        };
+        match sub.checked_sub(1).and_then(|j| t.subcommands.get(j)) {
+            Some(s) => format!("{}|{}", t.name, s.name),
+            None => t.name.to_string(),
+        }
+    }
+
+    /// Is the client in MONITOR mode?
+    pub fn is_monitor(&self) -> bool {
+        self.monitor.load(Ordering::Relaxed)
+    }
+
+    /// The client name as CLIENT LIST prints it (empty when unset).
+    pub fn name_string(&self) -> String {
+        self.name
+            .lock()
+            .as_deref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The flags field of CLIENT LIST, in Redis's letter order.
+    pub fn flags_string(&self) -> String {
+        let mut f = String::new();
+        if self.is_monitor() {
+            f.push('O');
+        }
+        if self.no_evict.load(Ordering::Relaxed) {
+            f.push('e');
+        }
+        if f.is_empty() {
+            f.push('N');
+        }
+        f
+    }
+
+    /// The CLIENT LIST / CLIENT INFO line (without newline), with Redis
+    /// 7.0.15's fields in its order. `current` is `Some((cmd, argv_bytes))`
+    /// when this is the client running the command: Redis sets `cmd` before
+    /// executing, so a client sees its own CLIENT LIST as `cmd=client|list`,
+    /// and `argv-mem` counts the running command's arguments.
+    pub fn info_line(&self, current: Option<(&str, usize)>) -> String {
+        use std::fmt::Write;
+        let now_ms = self.created.elapsed().as_millis() as u64;
+        let age = now_ms / 1000;
+        let idle = if current.is_some() {
+            0
+        } else {
+            self.idle_secs()
+        };
+        let (cmd, argv_mem) = match current {
+            Some((c, m)) => (c.to_string(), m),
+            None => (self.last_cmd_name(), 0),
+        };
+        let qbuf = self.qbuf.load(Ordering::Relaxed);
+        let omem = self.omem.load(Ordering::Relaxed);
+        // The connection's reply buffer starts at 16 KiB (ReplyWriter::new)
+        // and Redis reports its own 16 KiB buffer the same way.
+        let rbs = 16 * 1024;
+        let tot_mem = qbuf + argv_mem + omem + rbs + std::mem::size_of::<ClientShared>();
+        let mut s = String::with_capacity(320);
+        let _ = write!(
+            s,
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} \
+             sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem={} multi-mem=0 \
+             rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} \
+             redir=-1 resp={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd.load(Ordering::Relaxed),
+            self.name_string(),
+            age,
+            idle,
+            self.flags_string(),
+            self.db.load(Ordering::Relaxed),
+            qbuf,
+            if qbuf > 0 {
+                (READ_BUF_HINT).saturating_sub(qbuf)
+            } else {
+                0
+            },
+            argv_mem,
+            rbs,
+            rbs,
+            omem,
+            tot_mem,
+            cmd,
+            self.user.lock(),
+            self.resp.load(Ordering::Relaxed),
+        );
+        s
+    }
 }
+
+/// Size of the connection's read buffer chunk, used to report `qbuf-free`.
+const READ_BUF_HINT: usize = 16 * 1024;
 
 /// State owned by one connection and handed to every command it runs.
 #[derive(Debug)]

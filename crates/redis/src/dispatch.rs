@@ -104,10 +104,18 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
     }
 
     let start = Instant::now();
-    let now = ferrocache_engine::clock::now_ms();
+    let now = ferrocache_engine::clock::unix_ms_at(start);
     let ks = &server.keyspace;
     let locked = if spec.has(flags::GLOBAL) {
         ks.lock_all(now)
+    } else if spec.keys_fn.is_none()
+        && spec.first_key > 0
+        && spec.first_key == spec.last_key
+        && (spec.first_key as usize) < argv.len()
+    {
+        // The common single-key case, without building a key list.
+        let s = ks.shard_of(argv[spec.first_key as usize]);
+        ks.lock_ids(&[s], now)
     } else {
         let keys = spec.key_indexes(argv);
         if keys.is_empty() {
@@ -116,7 +124,6 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
             ks.lock_keys(keys.iter().map(|&i| argv[i]), now)
         }
     };
-    let errors_before = out.len();
     let result = {
         let mut ctx = Ctx {
             server,
@@ -138,7 +145,6 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
             true
         }
     };
-    let _ = errors_before;
     let elapsed = start.elapsed();
     server
         .stats

@@ -1,11 +1,13 @@
 //! Node-wide state shared by all connections and threads.
 
-use crate::client::ClientRegistry;
+use crate::client::{ClientRegistry, ClientShared};
 use crate::config::Config;
 use ferrocache_engine::keyspace::Tunables;
 use ferrocache_engine::Keyspace;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// Server-wide counters (INFO stats).
@@ -24,16 +26,269 @@ impl Stats {
     pub fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Ordering::Relaxed);
     }
+
+    /// Zero every counter (CONFIG RESETSTAT).
+    pub fn reset(&self) {
+        for c in [
+            &self.total_connections_received,
+            &self.rejected_connections,
+            &self.total_commands_processed,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+            &self.total_error_replies,
+            &self.unexpected_error_replies,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
-/// Per-command counters (INFO commandstats).
+/// Per-command counters (INFO commandstats) and latency histogram (INFO
+/// latencystats).
 #[derive(Debug, Default)]
 pub struct CommandStats {
     pub calls: AtomicU64,
     pub usec: AtomicU64,
     pub rejected_calls: AtomicU64,
     pub failed_calls: AtomicU64,
+    /// Allocated on the first call only: most of the ~240 commands are never
+    /// used by a given deployment, and a histogram is a few KiB.
+    pub histogram: OnceLock<Box<LatencyHistogram>>,
 }
+
+impl CommandStats {
+    pub fn reset(&self) {
+        self.calls.store(0, Ordering::Relaxed);
+        self.usec.store(0, Ordering::Relaxed);
+        self.rejected_calls.store(0, Ordering::Relaxed);
+        self.failed_calls.store(0, Ordering::Relaxed);
+        if let Some(h) = self.histogram.get() {
+            h.reset();
+        }
+    }
+
+    /// Record one call's duration in the histogram.
+    pub fn record_latency(&self, usec: u64) {
+        self.histogram
+            .get_or_init(|| Box::new(LatencyHistogram::new()))
+            .record(usec);
+    }
+}
+
+/// Sub-buckets per power of two: 3 bits of precision (12.5% worst-case
+/// error), enough for p50/p99/p99.9 reporting, like Redis's HdrHistogram
+/// configured with 2 significant figures in spirit while staying lock-free.
+const HIST_SUB_BITS: u32 = 3;
+const HIST_SUB: usize = 1 << HIST_SUB_BITS;
+const HIST_BUCKETS: usize = HIST_SUB + (64 - HIST_SUB_BITS as usize) * HIST_SUB;
+
+/// A lock-free log-linear histogram of microsecond latencies.
+#[derive(Debug)]
+pub struct LatencyHistogram {
+    buckets: Vec<AtomicU64>,
+}
+
+impl LatencyHistogram {
+    fn new() -> Self {
+        LatencyHistogram {
+            buckets: (0..HIST_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn index(v: u64) -> usize {
+        if v < HIST_SUB as u64 {
+            return v as usize;
+        }
+        let major = 63 - v.leading_zeros(); // >= HIST_SUB_BITS
+        let shift = major - HIST_SUB_BITS;
+        let sub = ((v >> shift) as usize) & (HIST_SUB - 1);
+        HIST_SUB + (major - HIST_SUB_BITS) as usize * HIST_SUB + sub
+    }
+
+    /// Highest value that falls in bucket `i` (what percentiles report, as
+    /// HdrHistogram's "highest equivalent value").
+    fn upper(i: usize) -> u64 {
+        if i < HIST_SUB {
+            return i as u64;
+        }
+        let j = i - HIST_SUB;
+        let major = (j / HIST_SUB) as u32 + HIST_SUB_BITS;
+        let sub = (j % HIST_SUB) as u64;
+        let shift = major - HIST_SUB_BITS;
+        let base = (HIST_SUB as u64 + sub) << shift;
+        base + ((1u64 << shift) - 1)
+    }
+
+    pub fn record(&self, usec: u64) {
+        if let Some(b) = self.buckets.get(Self::index(usec)) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn reset(&self) {
+        for b in &self.buckets {
+            b.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Cumulative counts at power-of-two bounds (1, 2, 4, ... µs), listing a
+    /// bound only when the count grew, as LATENCY HISTOGRAM reports.
+    pub fn cumulative_pow2(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut total = 0u64;
+        let mut last_reported = 0u64;
+        let mut bound = 1u64;
+        for (i, b) in self.buckets.iter().enumerate() {
+            let n = b.load(Ordering::Relaxed);
+            let up = Self::upper(i);
+            while up > bound && bound < (1 << 62) {
+                if total > last_reported {
+                    out.push((bound, total));
+                    last_reported = total;
+                }
+                bound *= 2;
+            }
+            total += n;
+        }
+        if total > last_reported {
+            out.push((bound, total));
+        }
+        out
+    }
+
+    /// Values at the given percentiles (0..=100), in one pass.
+    pub fn percentiles(&self, ps: &[f64]) -> Vec<u64> {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        ps.iter()
+            .map(|&p| {
+                if total == 0 {
+                    return 0;
+                }
+                let want = ((p / 100.0) * total as f64).ceil().max(1.0) as u64;
+                let mut seen = 0;
+                for (i, &c) in counts.iter().enumerate() {
+                    seen += c;
+                    if seen >= want {
+                        return Self::upper(i);
+                    }
+                }
+                0
+            })
+            .collect()
+    }
+}
+
+/// One SLOWLOG entry.
+#[derive(Debug, Clone)]
+pub struct SlowlogEntry {
+    pub id: u64,
+    /// Unix time in seconds.
+    pub time: u64,
+    pub duration_us: u64,
+    /// Already truncated as Redis stores it (32 args, 128 bytes each).
+    pub argv: Vec<Vec<u8>>,
+    pub addr: String,
+    pub name: Vec<u8>,
+}
+
+/// The slow log: newest entry first.
+#[derive(Debug, Default)]
+pub struct Slowlog {
+    pub entries: VecDeque<SlowlogEntry>,
+    pub next_id: u64,
+}
+
+/// Samples of one LATENCY event (at most [`LATENCY_TS_LEN`], one per
+/// second, as Redis's `latencyAddSample`).
+#[derive(Debug, Default, Clone)]
+pub struct LatencyEvent {
+    /// (unix seconds, milliseconds), oldest first.
+    pub samples: VecDeque<(u64, u64)>,
+    pub max: u64,
+}
+
+/// Redis keeps 160 samples per event.
+pub const LATENCY_TS_LEN: usize = 160;
+
+impl LatencyEvent {
+    pub fn add(&mut self, now_secs: u64, ms: u64) {
+        if let Some(last) = self.samples.back_mut() {
+            if last.0 == now_secs {
+                last.1 = last.1.max(ms);
+                self.max = self.max.max(ms);
+                return;
+            }
+        }
+        if self.samples.len() == LATENCY_TS_LEN {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((now_secs, ms));
+        self.max = self.max.max(ms);
+    }
+}
+
+/// Settings the per-command hooks read, cached in atomics so the hot path
+/// never takes the configuration lock. Refreshed at start and after every
+/// CONFIG command (see `cmd::server::after_command`).
+#[derive(Debug)]
+pub struct HookSettings {
+    /// `slowlog-log-slower-than` in µs; negative disables the slow log.
+    pub slowlog_slower_than: AtomicI64,
+    pub slowlog_max_len: AtomicUsize,
+    /// `latency-monitor-threshold` in ms; 0 disables.
+    pub latency_threshold_ms: AtomicU64,
+    /// `latency-tracking` (per-command histograms).
+    pub latency_tracking: AtomicBool,
+}
+
+impl Default for HookSettings {
+    fn default() -> Self {
+        HookSettings {
+            slowlog_slower_than: AtomicI64::new(10_000),
+            slowlog_max_len: AtomicUsize::new(128),
+            latency_threshold_ms: AtomicU64::new(0),
+            latency_tracking: AtomicBool::new(true),
+        }
+    }
+}
+
+impl HookSettings {
+    /// Re-read the cached values from the configuration.
+    pub fn refresh(&self, config: &Config) {
+        let num = |name: &str| config.get(name).and_then(|v| v.trim().parse::<i64>().ok());
+        if let Some(v) = num("slowlog-log-slower-than") {
+            self.slowlog_slower_than.store(v, Ordering::Relaxed);
+        }
+        if let Some(v) = num("slowlog-max-len") {
+            self.slowlog_max_len
+                .store(v.max(0) as usize, Ordering::Relaxed);
+        }
+        if let Some(v) = num("latency-monitor-threshold") {
+            self.latency_threshold_ms
+                .store(v.max(0) as u64, Ordering::Relaxed);
+        }
+        if let Some(v) = config.get("latency-tracking") {
+            self.latency_tracking
+                .store(!v.eq_ignore_ascii_case("no"), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Recent samples of the global counters, for the `instantaneous_*` INFO
+/// fields (Redis keeps 16 samples taken every 100 ms).
+#[derive(Debug, Default)]
+pub struct MetricSamples {
+    /// (ms since start, commands, net input bytes, net output bytes).
+    pub samples: VecDeque<(u64, u64, u64, u64)>,
+}
+
+/// Number of samples kept for instantaneous metrics.
+pub const METRIC_SAMPLES: usize = 16;
 
 /// One Redis node.
 #[derive(Debug)]
@@ -49,6 +304,28 @@ pub struct Server {
     /// Set by SHUTDOWN; the network layer stops accepting and exits.
     pub shutdown: AtomicBool,
     pub shutdown_notify: tokio::sync::Notify,
+    /// Per-subcommand stats: `sub_stats[i][j]` is subcommand `j` of command
+    /// `i` in `table().commands` (empty for plain commands). Redis reports
+    /// `cmdstat_client|list`, never the container.
+    pub sub_stats: Vec<Vec<CommandStats>>,
+    /// Error replies by code (INFO errorstats).
+    pub error_stats: Mutex<BTreeMap<String, u64>>,
+    pub slowlog: Mutex<Slowlog>,
+    /// LATENCY events by name.
+    pub latency: Mutex<BTreeMap<&'static str, LatencyEvent>>,
+    /// Number of clients in MONITOR mode: the hot path checks only this.
+    pub monitor_count: AtomicUsize,
+    pub monitors: Mutex<Vec<Arc<ClientShared>>>,
+    pub hooks: HookSettings,
+    pub metrics: Mutex<MetricSamples>,
+    /// Peak of `used_memory` seen by INFO / MEMORY STATS.
+    pub peak_memory: AtomicUsize,
+    /// `used_memory` right after start (INFO `used_memory_startup`).
+    pub startup_memory: AtomicUsize,
+    /// DEBUG SET-ACTIVE-EXPIRE: the background expiry cycle runs only when set.
+    pub active_expire_enabled: AtomicBool,
+    /// Unix time (s) of the last RESETSTAT or start, for reference.
+    pub stat_reset_time: AtomicU64,
 }
 
 impl Server {
@@ -57,11 +334,22 @@ impl Server {
         let tunables = Arc::new(Tunables::default());
         let databases = config.databases();
         let keyspace = Keyspace::new(threads.max(1), databases, tunables);
-        let ncmds = crate::table::table().len();
+        let table = crate::table::table();
+        let ncmds = table.len();
         let run_id: String = (0..40)
             .map(|_| {
                 let n: u8 = rand::random::<u8>() % 16;
                 char::from_digit(u32::from(n), 16).unwrap_or('0')
+            })
+            .collect();
+        let sub_stats = table
+            .commands
+            .iter()
+            .map(|c| {
+                c.subcommands
+                    .iter()
+                    .map(|_| CommandStats::default())
+                    .collect()
             })
             .collect();
         let server = Arc::new(Server {
@@ -74,13 +362,84 @@ impl Server {
             run_id,
             shutdown: AtomicBool::new(false),
             shutdown_notify: tokio::sync::Notify::new(),
+            sub_stats,
+            error_stats: Mutex::new(BTreeMap::new()),
+            slowlog: Mutex::new(Slowlog::default()),
+            latency: Mutex::new(BTreeMap::new()),
+            monitor_count: AtomicUsize::new(0),
+            monitors: Mutex::new(Vec::new()),
+            hooks: HookSettings::default(),
+            metrics: Mutex::new(MetricSamples::default()),
+            peak_memory: AtomicUsize::new(0),
+            startup_memory: AtomicUsize::new(ferrocache_engine::memory::used_memory()),
+            active_expire_enabled: AtomicBool::new(true),
+            stat_reset_time: AtomicU64::new(ferrocache_engine::clock::now_ms() / 1000),
         });
         server.config.apply_all(&server);
+        server.hooks.refresh(&server.config);
         server
     }
 
     pub fn request_shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
         self.shutdown_notify.notify_waiters();
+    }
+
+    /// Stats of the command `spec` (a top-level command or a subcommand of
+    /// the command at `top_idx`), as Redis reports them.
+    pub fn stats_for(&self, top_idx: usize, sub_idx: Option<usize>) -> Option<&CommandStats> {
+        match sub_idx {
+            None => self.command_stats.get(top_idx),
+            Some(j) => self.sub_stats.get(top_idx).and_then(|v| v.get(j)),
+        }
+    }
+
+    /// `used_memory`, also tracking its peak.
+    pub fn used_memory(&self) -> usize {
+        let m = ferrocache_engine::memory::used_memory();
+        self.peak_memory.fetch_max(m, Ordering::Relaxed);
+        m
+    }
+
+    /// Take a sample of the global counters if the last one is at least
+    /// 100 ms old (cheap enough to call from INFO and now and then from the
+    /// command path).
+    pub fn sample_metrics(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        let mut m = self.metrics.lock();
+        if let Some(last) = m.samples.back() {
+            if now.saturating_sub(last.0) < 100 {
+                return;
+            }
+        }
+        if m.samples.len() == METRIC_SAMPLES {
+            m.samples.pop_front();
+        }
+        m.samples.push_back((
+            now,
+            self.stats.total_commands_processed.load(Ordering::Relaxed),
+            self.stats.net_input_bytes.load(Ordering::Relaxed),
+            self.stats.net_output_bytes.load(Ordering::Relaxed),
+        ));
+    }
+
+    /// (ops/sec, input KiB/s, output KiB/s) over the recent samples, like
+    /// Redis's `getInstantaneousMetric`. Samples older than the window are
+    /// ignored so an idle server reports 0.
+    pub fn instantaneous(&self) -> (u64, f64, f64) {
+        let m = self.metrics.lock();
+        let (Some(first), Some(last)) = (m.samples.front(), m.samples.back()) else {
+            return (0, 0.0, 0.0);
+        };
+        let now = self.started.elapsed().as_millis() as u64;
+        let dt = last.0.saturating_sub(first.0);
+        if dt == 0 || now.saturating_sub(last.0) > 2000 {
+            return (0, 0.0, 0.0);
+        }
+        let secs = dt as f64 / 1000.0;
+        let ops = (last.1.saturating_sub(first.1)) as f64 / secs;
+        let inp = (last.2.saturating_sub(first.2)) as f64 / secs / 1024.0;
+        let outp = (last.3.saturating_sub(first.3)) as f64 / secs / 1024.0;
+        (ops as u64, inp, outp)
     }
 }

@@ -279,6 +279,6 @@ pub fn numkeys_at(argv: &[&[u8]], numkeys_at: usize) -> Vec<usize> {
         return Vec::new();
     }
     let start = numkeys_at + 1;
-    let end = (start as i64 + n).min(argv.len() as i64) as usize;
+    let end = (start as i64).saturating_add(n).min(argv.len() as i64) as usize;
     (start..end).collect()
 }

@@ -1,17 +1,57 @@
-//! Background tasks driven by `hz`: active expiry (and later: eviction
-//! catch-up, stats sampling).
+//! The cron: background work driven by `hz` (Redis's `serverCron`), on its
+//! own thread so that it never delays a worker's connections:
+//!
+//! - active expiry: one slow expire cycle per tick, using at most 25% of the
+//!   tick (`active-expire-effort` scales it), locking one shard at a time;
+//! - eviction catch-up: when memory is over `maxmemory` (CONFIG SET lowered
+//!   it, or a command stopped evicting at its time limit), keep evicting;
+//! - the `used_memory_peak` sample.
+//!
+//! `hz` is re-read every tick, so CONFIG SET hz takes effect at once.
 
+use ferrocache_engine::keyspace::ExpireCycler;
 use ferrocache_redis::Server;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Redis's default and accepted range for `hz`.
+const DEFAULT_HZ: u64 = 10;
+const MIN_HZ: u64 = 1;
+const MAX_HZ: u64 = 500;
+
+fn hz(server: &Server) -> u64 {
+    server
+        .config
+        .get("hz")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(DEFAULT_HZ)
+        .clamp(MIN_HZ, MAX_HZ)
+}
+
+/// One tick of background work.
+pub fn tick(server: &Server, cycler: &mut ExpireCycler, hz: u64) {
+    ferrocache_engine::memory::update_peak();
+    cycler.run(&server.keyspace, hz);
+    ferrocache_redis::evict::evict_in_background(server);
+}
 
 /// Start the background thread.
 pub fn start(server: Arc<Server>) {
+    ferrocache_redis::evict::mark_startup();
     let _ = std::thread::Builder::new()
         .name("cron".into())
-        .spawn(move || loop {
-            if server.shutdown.load(std::sync::atomic::Ordering::Acquire) {
-                break;
+        .spawn(move || {
+            let mut cycler = ExpireCycler::default();
+            loop {
+                if server.shutdown.load(Ordering::Acquire) {
+                    break;
+                }
+                let hz = hz(&server);
+                let started = Instant::now();
+                tick(&server, &mut cycler, hz);
+                let period = Duration::from_micros(1_000_000 / hz);
+                std::thread::sleep(period.saturating_sub(started.elapsed()));
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
         });
 }

@@ -25,11 +25,7 @@ pub async fn serve_connection(server: Arc<Server>, std_stream: std::net::TcpStre
     stats
         .total_connections_received
         .fetch_add(1, Ordering::Relaxed);
-    let maxclients = server
-        .config
-        .get("maxclients")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(10000);
+    let maxclients = server.config.hot().maxclients.load(Ordering::Relaxed) as usize;
     if server.clients.len() >= maxclients {
         stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
         let _ = stream
@@ -61,6 +57,7 @@ async fn run(
     let mut start = 0usize;
     let mut need = 1usize;
     let shared = client.shared.clone();
+    let hot = server.config.hot();
     loop {
         // Make room and read.
         if start > 0 && (start == inbuf.len() || start > inbuf.len() / 2) {
@@ -69,11 +66,7 @@ async fn run(
         }
         let want = need.saturating_sub(inbuf.len() - start).max(READ_CHUNK);
         inbuf.reserve(want);
-        let timeout_secs = server
-            .config
-            .get("timeout")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
+        let timeout_secs = hot.timeout.load(Ordering::Relaxed);
         let n = tokio::select! {
             r = stream.read_buf(&mut inbuf) => r?,
             _ = shared.wake.notified() => {
@@ -102,21 +95,16 @@ async fn run(
         }
         // Execute every complete command in the buffer.
         let limits = Limits {
-            max_bulk_len: server
-                .config
-                .get("proto-max-bulk-len")
-                .and_then(|v| ferrocache_redis::config::parse_memory(&v))
-                .map(|v| v.min(i64::MAX as u64) as i64)
-                .unwrap_or(512 * 1024 * 1024),
+            max_bulk_len: hot.proto_max_bulk_len.load(Ordering::Relaxed),
             unauthenticated: !client.authenticated,
         };
+        shared.touch();
         let mut proto_err: Option<ParseError> = None;
         loop {
             match parse_command(&inbuf[start..], &limits) {
                 Ok(Parsed::Command { args, consumed }) => {
                     let argv = args.resolve(&inbuf[start..start + consumed]);
                     if !argv.is_empty() {
-                        shared.touch();
                         execute(server, client, out, &argv);
                     }
                     start += consumed;
@@ -139,15 +127,15 @@ async fn run(
             }
         }
         if let Some(e) = proto_err {
+            crate::log::log(
+                crate::log::Level::Verbose,
+                &format!("Protocol error ({e}) from client: id={} addr={}", shared.id, shared.addr),
+            );
             out.error(&format!("ERR {e}"));
             flush(server, stream, out).await?;
             return Ok(());
         }
-        let limit = server
-            .config
-            .get("client-query-buffer-limit")
-            .and_then(|v| ferrocache_redis::config::parse_memory(&v))
-            .unwrap_or(1 << 30) as usize;
+        let limit = hot.client_query_buffer_limit.load(Ordering::Relaxed) as usize;
         if inbuf.len() - start > limit {
             // Redis closes the connection without a reply.
             flush(server, stream, out).await?;

@@ -11,5 +11,6 @@
 pub mod background;
 pub mod connection;
 pub mod listener;
+pub mod log;
 
 pub use listener::{run_redis, RunningNode, ServerError};

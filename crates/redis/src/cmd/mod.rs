@@ -3,8 +3,13 @@
 
 use crate::spec::CommandSpec;
 
+pub mod client;
+pub mod command;
+pub mod command_meta;
+pub mod config;
 pub mod connection;
 pub mod hash;
+pub mod info;
 pub mod keys;
 pub mod list;
 pub mod server;
@@ -16,6 +21,10 @@ pub mod zset;
 pub const ALL: &[&[CommandSpec]] = &[
     connection::COMMANDS,
     server::COMMANDS,
+    client::COMMANDS,
+    command::COMMANDS,
+    config::COMMANDS,
+    info::COMMANDS,
     keys::COMMANDS,
     string::COMMANDS,
     hash::COMMANDS,

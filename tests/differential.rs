@@ -1,0 +1,2110 @@
+//! Differential test: seeded random command sequences sent to ferrocache
+//! (`--threads 2`, so multi-shard locking is exercised) and to a real
+//! redis-server 7.0, comparing every reply.
+//!
+//! Why a generator and not hand-written cases: per-command tests check what
+//! their author thought of; random sequences over a tiny key space make every
+//! command meet keys of every type, expired keys, binary data, bad numbers and
+//! odd option combinations, in orders nobody writes by hand.
+//!
+//! Knobs (environment):
+//! - `DIFF_SEED=S`: run sequences starting with seed `S` (one thread). A
+//!   mismatch report prints the exact `DIFF_SEED`/`DIFF_COMMANDS` to rerun.
+//! - `DIFF_COMMANDS=N`: total commands (default 120000, spread over threads).
+//! - `DIFF_THREADS=T`: parallel seeds, each with its own pair of servers.
+//! - `DIFF_SEQ_LEN=L`: commands per sequence before state is reset (1500).
+//! - `DIFF_GROUPS=conn,keys,strings,hash,list,set,zset`: command groups.
+//! - `DIFF_SKIP=CMD,CMD`: commands never generated (e.g. ones not done yet).
+//! - `DIFF_KEEP_GOING=1`: after a mismatch, shrink, report and continue with
+//!   the next sequence (one report per distinct command) instead of stopping.
+//! - `DIFF_FINDINGS=path`: append markdown reports of mismatches to `path`.
+//! - `DIFF_SHRINK_SECS=S`: time budget for shrinking one mismatch (60).
+//!
+//! Normalisation, where Redis itself is unordered or random: replies of
+//! SMEMBERS/SUNION/SINTER/SDIFF/HKEYS/HVALS/KEYS are sorted, HGETALL is
+//! sorted by pairs, SRANDMEMBER/HRANDFIELD/ZRANDMEMBER/RANDOMKEY/SPOP/HELLO
+//! and `SORT .. BY nosort` are compared by shape (types and lengths), SCAN
+//! and friends are iterated to completion and compared as sets, TTL-like
+//! replies are compared with a tolerance. After an SPOP whose popped members
+//! differ, ferrocache's set is reconciled to Redis's so the runs stay in step.
+
+mod common;
+
+use common::Node;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+type Arg = Vec<u8>;
+
+// ---------------------------------------------------------------------------
+// Command groups and weights
+// ---------------------------------------------------------------------------
+
+/// (group, [(command, weight)]). Weights make type-creating commands common
+/// (so keys of every type exist) and state-wiping ones rare.
+const GROUPS: &[(&str, &[(&str, u32)])] = &[
+    ("conn", &[("PING", 2), ("ECHO", 2), ("SELECT", 3)]),
+    (
+        "keys",
+        &[
+            ("DEL", 6),
+            ("UNLINK", 3),
+            ("EXISTS", 6),
+            ("TYPE", 8),
+            ("EXPIRE", 6),
+            ("PEXPIRE", 6),
+            ("EXPIREAT", 5),
+            ("PEXPIREAT", 5),
+            ("TTL", 6),
+            ("PTTL", 6),
+            ("EXPIRETIME", 4),
+            ("PEXPIRETIME", 4),
+            ("PERSIST", 5),
+            ("KEYS", 5),
+            ("SCAN", 5),
+            ("RANDOMKEY", 3),
+            ("RENAME", 5),
+            ("RENAMENX", 4),
+            ("COPY", 5),
+            ("MOVE", 4),
+            ("SWAPDB", 2),
+            ("TOUCH", 3),
+            ("SORT", 8),
+            ("SORT_RO", 4),
+            ("DBSIZE", 4),
+            ("FLUSHDB", 1),
+            ("OBJECT", 8),
+        ],
+    ),
+    (
+        "strings",
+        &[
+            ("GET", 10),
+            ("SET", 30),
+            ("SETNX", 4),
+            ("SETEX", 4),
+            ("PSETEX", 4),
+            ("GETSET", 4),
+            ("GETDEL", 4),
+            ("GETEX", 5),
+            ("MGET", 5),
+            ("MSET", 5),
+            ("MSETNX", 4),
+            ("APPEND", 6),
+            ("STRLEN", 4),
+            ("INCR", 6),
+            ("DECR", 4),
+            ("INCRBY", 5),
+            ("DECRBY", 4),
+            ("INCRBYFLOAT", 6),
+            ("GETRANGE", 5),
+            ("SETRANGE", 5),
+            ("LCS", 5),
+        ],
+    ),
+    (
+        "hash",
+        &[
+            ("HSET", 30),
+            ("HSETNX", 4),
+            ("HGET", 6),
+            ("HMGET", 5),
+            ("HMSET", 4),
+            ("HDEL", 6),
+            ("HEXISTS", 4),
+            ("HLEN", 4),
+            ("HKEYS", 4),
+            ("HVALS", 4),
+            ("HGETALL", 5),
+            ("HINCRBY", 6),
+            ("HINCRBYFLOAT", 6),
+            ("HSTRLEN", 4),
+            ("HRANDFIELD", 5),
+            ("HSCAN", 4),
+        ],
+    ),
+    (
+        "list",
+        &[
+            ("LPUSH", 18),
+            ("RPUSH", 18),
+            ("LPUSHX", 4),
+            ("RPUSHX", 4),
+            ("LPOP", 6),
+            ("RPOP", 6),
+            ("LLEN", 4),
+            ("LRANGE", 8),
+            ("LINDEX", 5),
+            ("LSET", 5),
+            ("LINSERT", 5),
+            ("LREM", 5),
+            ("LTRIM", 4),
+            ("LPOS", 6),
+            ("LMOVE", 5),
+            ("RPOPLPUSH", 4),
+            ("LMPOP", 5),
+        ],
+    ),
+    (
+        "set",
+        &[
+            ("SADD", 30),
+            ("SREM", 6),
+            ("SCARD", 4),
+            ("SISMEMBER", 4),
+            ("SMISMEMBER", 4),
+            ("SMEMBERS", 6),
+            ("SRANDMEMBER", 4),
+            ("SPOP", 5),
+            ("SMOVE", 5),
+            ("SINTER", 5),
+            ("SINTERCARD", 4),
+            ("SINTERSTORE", 4),
+            ("SUNION", 5),
+            ("SUNIONSTORE", 4),
+            ("SDIFF", 5),
+            ("SDIFFSTORE", 4),
+            ("SSCAN", 4),
+        ],
+    ),
+    (
+        "zset",
+        &[
+            ("ZADD", 30),
+            ("ZINCRBY", 6),
+            ("ZREM", 5),
+            ("ZCARD", 3),
+            ("ZSCORE", 4),
+            ("ZMSCORE", 4),
+            ("ZCOUNT", 4),
+            ("ZLEXCOUNT", 4),
+            ("ZRANGE", 10),
+            ("ZRANGESTORE", 4),
+            ("ZREVRANGE", 4),
+            ("ZRANGEBYSCORE", 5),
+            ("ZREVRANGEBYSCORE", 4),
+            ("ZRANGEBYLEX", 4),
+            ("ZREVRANGEBYLEX", 4),
+            ("ZRANK", 4),
+            ("ZREVRANK", 4),
+            ("ZREMRANGEBYRANK", 3),
+            ("ZREMRANGEBYSCORE", 3),
+            ("ZREMRANGEBYLEX", 3),
+            ("ZPOPMIN", 4),
+            ("ZPOPMAX", 4),
+            ("ZMPOP", 4),
+            ("ZRANDMEMBER", 4),
+            ("ZUNION", 4),
+            ("ZUNIONSTORE", 4),
+            ("ZINTER", 4),
+            ("ZINTERSTORE", 4),
+            ("ZINTERCARD", 3),
+            ("ZDIFF", 4),
+            ("ZDIFFSTORE", 4),
+            ("ZSCAN", 4),
+        ],
+    ),
+];
+
+/// Every command name the generator knows (used by the unit test below).
+fn all_commands() -> Vec<&'static str> {
+    GROUPS
+        .iter()
+        .flat_map(|(_, c)| c.iter().map(|(n, _)| *n))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Value pools
+// ---------------------------------------------------------------------------
+
+/// A small key space so that commands keep hitting existing keys of every
+/// type. `{t}` keys and the others land on different shards; the binary key
+/// has NUL, CR, LF and 0xff. `k1`/`k2` double as SORT weight keys.
+const KEYS: &[&[u8]] = &[
+    b"a",
+    b"b",
+    b"c",
+    b"k1",
+    b"k2",
+    b"{t}1",
+    b"{t}2",
+    b"bin\x00\r\n\xff",
+];
+
+const MEMBERS: &[&[u8]] = &[
+    b"1",
+    b"2",
+    b"3",
+    b"10",
+    b"-5",
+    b"100",
+    b"a",
+    b"b",
+    b"c",
+    b"d",
+    b"",
+    b"\x00",
+    b"\xff\r\n",
+    b"hello",
+    b"9223372036854775807",
+    b"1.5",
+];
+
+const FIELDS: &[&[u8]] = &[
+    b"f1",
+    b"f2",
+    b"f3",
+    b"f4",
+    b"a",
+    b"b",
+    b"",
+    b"\x00f\xff",
+    b"1",
+    b"-1",
+];
+
+const VALUES: &[&[u8]] = &[
+    b"0",
+    b"1",
+    b"2",
+    b"-1",
+    b"10",
+    b"3.5",
+    b"-2.5",
+    b"abc",
+    b"xyz",
+    b"",
+    b"1e400",
+    b"nan",
+    b"inf",
+    b"9223372036854775807",
+    b"-9223372036854775808",
+    b"9223372036854775808",
+    b"a\x00b",
+    b"\r\n",
+    b"\xff\xfe",
+    b"hello world",
+    b" 1",
+    b"01",
+    b"+1",
+    b"0x10",
+    b"1.0",
+    b"5e3",
+];
+
+const BAD_INTS: &[&[u8]] = &[
+    b"abc",
+    b"1.5",
+    b"",
+    b"9223372036854775807",
+    b"-9223372036854775808",
+    b"9223372036854775808",
+    b"-9223372036854775809",
+    b"01",
+    b"+1",
+    b" 1",
+    b"1 ",
+    b"1e3",
+    b"0x10",
+    b"-0",
+];
+
+const BAD_FLOATS: &[&[u8]] = &[
+    b"1e400",
+    b"-1e400",
+    b"1e-400",
+    b"nan",
+    b"NaN",
+    b"inf",
+    b"-inf",
+    b"+inf",
+    b"infinity",
+    b"abc",
+    b"",
+    b"1.5e",
+    b"0x10",
+    b" 1",
+    b"1 ",
+    b"5.0000000000000001",
+    b"-0",
+    b"1e308",
+    b"9223372036854775807",
+];
+
+const SCORE_BOUNDS: &[&[u8]] = &[
+    b"-inf", b"+inf", b"inf", b"(1", b"1", b"(2.5", b"2.5", b"0", b"(0", b"-1", b"10", b"(10",
+    b"abc", b"(", b"nan", b"(-inf", b"(+inf", b"1e400", b"((1",
+];
+
+const LEX_BOUNDS: &[&[u8]] = &[
+    b"-", b"+", b"[a", b"(a", b"[b", b"(b", b"[c", b"(d", b"[", b"(", b"[\x00", b"[hello", b"a",
+    b"[1", b"(10", b"",
+];
+
+const PATTERNS: &[&[u8]] = &[
+    b"*", b"a*", b"k?", b"{t}*", b"*1", b"[ab]*", b"[^a]*", b"\\*", b"bin*", b"*\x00*", b"[a-c]",
+    b"k[0-9]", b"*[", b"?", b"",
+];
+
+// ---------------------------------------------------------------------------
+// Steps and the generator
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+enum Step {
+    Cmd(Vec<Arg>),
+    /// Sleep after a short expiry so that both servers see the key expired.
+    Sleep(u64),
+    /// Iterate a SCAN-family command from cursor 0 to completion.
+    /// `prefix` is e.g. `[SCAN]` or `[HSCAN, key]`, `opts` follow the cursor.
+    Scan {
+        prefix: Vec<Arg>,
+        opts: Vec<Arg>,
+        pairs: bool,
+    },
+}
+
+fn b(s: &str) -> Arg {
+    s.as_bytes().to_vec()
+}
+
+struct Gen {
+    rng: SmallRng,
+    cmds: Vec<(&'static str, u32)>,
+    total_weight: u32,
+    /// Counter feeding [`Gen::unique`]: relative TTLs are all distinct so
+    /// `EXPIRE .. GT/LT` comparisons never depend on elapsed milliseconds.
+    ttl_ctr: u64,
+    /// Unix seconds when the sequence was generated (for absolute times).
+    t0: u64,
+    /// The last command set a TTL of 1-2 ms: a sleep follows.
+    short_ttl: bool,
+}
+
+impl Gen {
+    fn new(seed: u64, cmds: Vec<(&'static str, u32)>) -> Gen {
+        let total_weight = cmds.iter().map(|c| c.1).sum();
+        let t0 = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(1_700_000_000);
+        Gen {
+            rng: SmallRng::seed_from_u64(seed),
+            cmds,
+            total_weight,
+            ttl_ctr: 0,
+            t0,
+            short_ttl: false,
+        }
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.rng.gen_bool(p)
+    }
+
+    fn pick<'a>(&mut self, pool: &[&'a [u8]]) -> Arg {
+        pool[self.rng.gen_range(0..pool.len())].to_vec()
+    }
+
+    fn key(&mut self) -> Arg {
+        self.pick(KEYS)
+    }
+
+    fn keys(&mut self, min: usize, max: usize) -> Vec<Arg> {
+        let n = self.rng.gen_range(min..=max);
+        (0..n).map(|_| self.key()).collect()
+    }
+
+    fn rand_bytes(&mut self) -> Arg {
+        let n = self.rng.gen_range(0..6);
+        (0..n)
+            .map(|_| match self.rng.gen_range(0..4) {
+                0 => self.rng.gen(),
+                _ => {
+                    let alphabet = b"abcxyz019\r\n\x00";
+                    alphabet[self.rng.gen_range(0..alphabet.len())]
+                }
+            })
+            .collect()
+    }
+
+    fn long_value(&mut self) -> Arg {
+        let len = [44usize, 45, 63, 64, 65, 100, 300][self.rng.gen_range(0..7)];
+        let c = [b'x', b'y', b'7'][self.rng.gen_range(0..3)];
+        vec![c; len]
+    }
+
+    fn value(&mut self) -> Arg {
+        match self.rng.gen_range(0..20) {
+            0..=11 => self.pick(VALUES),
+            12..=15 => self.rng.gen_range(-1000i64..1000).to_string().into_bytes(),
+            16..=17 => self.rand_bytes(),
+            _ => self.long_value(),
+        }
+    }
+
+    fn member(&mut self) -> Arg {
+        match self.rng.gen_range(0..20) {
+            0..=16 => self.pick(MEMBERS),
+            17 => self.rng.gen_range(-50i64..50).to_string().into_bytes(),
+            18 => self.rand_bytes(),
+            _ => self.long_value(),
+        }
+    }
+
+    fn members(&mut self, min: usize, max: usize) -> Vec<Arg> {
+        let n = self.rng.gen_range(min..=max);
+        (0..n).map(|_| self.member()).collect()
+    }
+
+    fn field(&mut self) -> Arg {
+        match self.rng.gen_range(0..20) {
+            0..=17 => self.pick(FIELDS),
+            18 => self.rand_bytes(),
+            _ => self.long_value(),
+        }
+    }
+
+    /// An integer argument: mostly small and valid, sometimes malformed or
+    /// at the edges of i64.
+    fn int(&mut self, lo: i64, hi: i64) -> Arg {
+        if self.chance(0.1) {
+            self.pick(BAD_INTS)
+        } else {
+            self.rng.gen_range(lo..=hi).to_string().into_bytes()
+        }
+    }
+
+    fn float(&mut self) -> Arg {
+        match self.rng.gen_range(0..10) {
+            0 => self.pick(BAD_FLOATS),
+            1..=3 => self.rng.gen_range(-20i64..20).to_string().into_bytes(),
+            _ => {
+                let v: f64 = self.rng.gen_range(-100.0..100.0);
+                let digits = self.rng.gen_range(0..4);
+                format!("{v:.digits$}").into_bytes()
+            }
+        }
+    }
+
+    fn score(&mut self) -> Arg {
+        match self.rng.gen_range(0..12) {
+            0 => self.pick(BAD_FLOATS),
+            1..=6 => self.rng.gen_range(-5i64..10).to_string().into_bytes(),
+            7 => b"-inf".to_vec(),
+            8 => b"+inf".to_vec(),
+            _ => format!("{:.1}", self.rng.gen_range(-5.0..10.0)).into_bytes(),
+        }
+    }
+
+    fn db(&mut self) -> Arg {
+        match self.rng.gen_range(0..10) {
+            0..=7 => self.rng.gen_range(0..3).to_string().into_bytes(),
+            8 => b"16".to_vec(),
+            _ => self.pick(&[b"-1", b"abc", b"99999999999999999999", b""]),
+        }
+    }
+
+    fn unique(&mut self) -> u64 {
+        // An LCG over 2^20 is a bijection: distinct counters give distinct
+        // values.
+        self.ttl_ctr += 1;
+        (self.ttl_ctr.wrapping_mul(0x9E37_79B9) ^ 0x5_5555) & 0xF_FFFF
+    }
+
+    /// A TTL argument for `unit` ("s" or "ms"), `absolute` for *AT forms.
+    /// Either far in the future (unique, so no timing races), 1-2 ms (and a
+    /// sleep follows), in the past / zero / negative, or malformed.
+    fn ttl(&mut self, ms: bool, absolute: bool) -> Arg {
+        let k = self.rng.gen_range(0..20);
+        let scale = if ms { 1000 } else { 1 };
+        if k < 12 {
+            let secs = 1000 + self.unique();
+            let base = if absolute { self.t0 } else { 0 };
+            ((base + secs) * scale).to_string().into_bytes()
+        } else if k < 15 {
+            if absolute {
+                // In the past: the key goes away at once.
+                let v = match self.rng.gen_range(0..3) {
+                    0 => 1,
+                    1 => (self.t0 - 100) * scale,
+                    _ => 0,
+                };
+                v.to_string().into_bytes()
+            } else if ms {
+                self.short_ttl = true;
+                self.pick(&[b"1", b"2"])
+            } else {
+                self.pick(&[b"0", b"-1", b"-100"])
+            }
+        } else if k < 17 {
+            self.pick(&[
+                b"9223372036854775807",
+                b"-9223372036854775808",
+                b"9223372036854775",
+                b"9223372036854776",
+            ])
+        } else {
+            self.pick(BAD_INTS)
+        }
+    }
+
+    fn expire_flags(&mut self, a: &mut Vec<Arg>) {
+        let n = match self.rng.gen_range(0..10) {
+            0..=4 => 0,
+            5..=8 => 1,
+            _ => 2,
+        };
+        for _ in 0..n {
+            a.push(self.pick(&[b"NX", b"XX", b"GT", b"LT", b"nx", b"gt", b"XY"]));
+        }
+    }
+
+    /// `numkeys key...`, mostly consistent, sometimes wrong.
+    fn numkeys(&mut self, a: &mut Vec<Arg>) {
+        let keys = self.keys(1, 3);
+        let n = match self.rng.gen_range(0..12) {
+            0 => b"0".to_vec(),
+            1 => b"-1".to_vec(),
+            2 => (keys.len() + 3).to_string().into_bytes(),
+            3 => b"abc".to_vec(),
+            _ => keys.len().to_string().into_bytes(),
+        };
+        a.push(n);
+        a.extend(keys);
+    }
+
+    fn name_case(&mut self, name: &str) -> Arg {
+        if self.chance(0.05) {
+            name.chars()
+                .map(|c| {
+                    if self.rng.gen_bool(0.5) {
+                        c.to_ascii_lowercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect::<String>()
+                .into_bytes()
+        } else {
+            b(name)
+        }
+    }
+
+    fn choose_cmd(&mut self) -> &'static str {
+        let mut x = self.rng.gen_range(0..self.total_weight);
+        for (n, w) in &self.cmds {
+            if x < *w {
+                return n;
+            }
+            x -= w;
+        }
+        self.cmds[0].0
+    }
+
+    /// The next step(s) of the sequence.
+    fn next(&mut self) -> Vec<Step> {
+        self.short_ttl = false;
+        let name = self.choose_cmd();
+        let step = self.gen_cmd(name);
+        let mut steps = vec![match step {
+            Step::Cmd(mut a) => {
+                // Occasionally break the arity: drop or add arguments.
+                if self.chance(0.03) && a.len() > 1 {
+                    let keep = self.rng.gen_range(1..a.len());
+                    a.truncate(keep);
+                } else if self.chance(0.02) {
+                    a.push(self.value());
+                }
+                Step::Cmd(a)
+            }
+            s => s,
+        }];
+        if self.short_ttl {
+            steps.push(Step::Sleep(4));
+        }
+        steps
+    }
+
+    fn gen_cmd(&mut self, name: &'static str) -> Step {
+        let mut a = vec![self.name_case(name)];
+        match name {
+            // ---------------------------------------------------- connection
+            "PING" => {
+                if self.chance(0.5) {
+                    a.push(self.value());
+                }
+            }
+            "ECHO" => a.push(self.value()),
+            "SELECT" => a.push(self.db()),
+            // ---------------------------------------------------------- keys
+            "DEL" | "UNLINK" | "EXISTS" | "TOUCH" => a.extend(self.keys(1, 4)),
+            "TYPE" | "TTL" | "PTTL" | "EXPIRETIME" | "PEXPIRETIME" | "PERSIST" => {
+                a.push(self.key())
+            }
+            "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" => {
+                a.push(self.key());
+                let t = self.ttl(name.starts_with('P'), name.ends_with("AT"));
+                a.push(t);
+                self.expire_flags(&mut a);
+            }
+            "KEYS" => a.push(self.pick(PATTERNS)),
+            "SCAN" => {
+                let mut opts = Vec::new();
+                self.scan_opts(&mut opts, true);
+                return Step::Scan {
+                    prefix: vec![a.remove(0)],
+                    opts,
+                    pairs: false,
+                };
+            }
+            "RANDOMKEY" | "DBSIZE" => {}
+            "RENAME" | "RENAMENX" => a.extend(self.keys(2, 2)),
+            "COPY" => {
+                a.extend(self.keys(2, 2));
+                if self.chance(0.3) {
+                    a.push(b("DB"));
+                    a.push(self.db());
+                }
+                if self.chance(0.4) {
+                    a.push(b("REPLACE"));
+                }
+                if self.chance(0.05) {
+                    a.push(b("BOGUS"));
+                }
+            }
+            "MOVE" => {
+                a.push(self.key());
+                a.push(self.db());
+            }
+            "SWAPDB" => {
+                a.push(self.db());
+                a.push(self.db());
+            }
+            "FLUSHDB" => {
+                if self.chance(0.3) {
+                    a.push(self.pick(&[b"ASYNC", b"SYNC", b"sync", b"NOW"]));
+                }
+            }
+            "OBJECT" => {
+                if self.chance(0.95) {
+                    a.push(b("ENCODING"));
+                } else {
+                    a.push(self.pick(&[b"encoding", b"BOGUS"]));
+                }
+                a.push(self.key());
+            }
+            "SORT" | "SORT_RO" => self.sort_args(&mut a, name == "SORT"),
+            // ------------------------------------------------------- strings
+            "GET" | "GETDEL" | "STRLEN" | "INCR" | "DECR" => a.push(self.key()),
+            "SET" => {
+                a.push(self.key());
+                a.push(self.value());
+                self.set_opts(&mut a);
+            }
+            "SETNX" | "GETSET" | "APPEND" => {
+                a.push(self.key());
+                a.push(self.value());
+            }
+            "SETEX" | "PSETEX" => {
+                a.push(self.key());
+                let t = self.ttl(name == "PSETEX", false);
+                a.push(t);
+                a.push(self.value());
+            }
+            "GETEX" => {
+                a.push(self.key());
+                match self.rng.gen_range(0..8) {
+                    0..=1 => {}
+                    2 => a.push(b("PERSIST")),
+                    3 => {
+                        a.push(b("EX"));
+                        let t = self.ttl(false, false);
+                        a.push(t);
+                    }
+                    4 => {
+                        a.push(b("PX"));
+                        let t = self.ttl(true, false);
+                        a.push(t);
+                    }
+                    5 => {
+                        a.push(b("EXAT"));
+                        let t = self.ttl(false, true);
+                        a.push(t);
+                    }
+                    6 => {
+                        a.push(b("PXAT"));
+                        let t = self.ttl(true, true);
+                        a.push(t);
+                    }
+                    _ => {
+                        a.push(self.pick(&[b"EX", b"KEEPTTL", b"PERSIST", b"bogus"]));
+                        if self.chance(0.5) {
+                            a.push(b("EX"));
+                            a.push(b"100000".to_vec());
+                        }
+                    }
+                }
+            }
+            "MGET" => a.extend(self.keys(1, 4)),
+            "MSET" | "MSETNX" => {
+                let n = self.rng.gen_range(1..=3);
+                for _ in 0..n {
+                    a.push(self.key());
+                    a.push(self.value());
+                }
+            }
+            "INCRBY" | "DECRBY" => {
+                a.push(self.key());
+                a.push(self.int(-100, 100));
+            }
+            "INCRBYFLOAT" => {
+                a.push(self.key());
+                a.push(self.float());
+            }
+            "GETRANGE" => {
+                a.push(self.key());
+                a.push(self.int(-20, 20));
+                a.push(self.int(-20, 20));
+            }
+            "SETRANGE" => {
+                a.push(self.key());
+                a.push(match self.rng.gen_range(0..10) {
+                    0 => self.pick(&[b"-1", b"536870912", b"abc", b"536870911"]),
+                    _ => self.int(0, 70),
+                });
+                if a.last().map(|x| x.as_slice()) == Some(b"536870911") {
+                    // An empty value with a huge offset is legal and cheap;
+                    // a non-empty one would allocate 512 MB in both servers.
+                    a.push(Vec::new());
+                } else {
+                    a.push(self.value());
+                }
+            }
+            "LCS" => {
+                a.extend(self.keys(2, 2));
+                for _ in 0..self.rng.gen_range(0..4) {
+                    match self.rng.gen_range(0..6) {
+                        0 => a.push(b("LEN")),
+                        1 => a.push(b("IDX")),
+                        2 => {
+                            a.push(b("MINMATCHLEN"));
+                            a.push(self.int(-1, 4));
+                        }
+                        3 => a.push(b("WITHMATCHLEN")),
+                        4 => a.push(b("IDX")),
+                        _ => a.push(b("BOGUS")),
+                    }
+                }
+            }
+            // ---------------------------------------------------------- hash
+            "HSET" | "HMSET" => {
+                a.push(self.key());
+                let n = if self.chance(0.02) {
+                    self.rng.gen_range(120..140)
+                } else {
+                    self.rng.gen_range(1..=3)
+                };
+                for i in 0..n {
+                    if n > 100 {
+                        a.push(format!("field{i}").into_bytes());
+                    } else {
+                        a.push(self.field());
+                    }
+                    a.push(self.value());
+                }
+            }
+            "HSETNX" => {
+                a.push(self.key());
+                a.push(self.field());
+                a.push(self.value());
+            }
+            "HGET" | "HEXISTS" | "HSTRLEN" => {
+                a.push(self.key());
+                a.push(self.field());
+            }
+            "HMGET" | "HDEL" => {
+                a.push(self.key());
+                for _ in 0..self.rng.gen_range(1..=3) {
+                    a.push(self.field());
+                }
+            }
+            "HLEN" | "HKEYS" | "HVALS" | "HGETALL" => a.push(self.key()),
+            "HINCRBY" => {
+                a.push(self.key());
+                a.push(self.field());
+                a.push(self.int(-100, 100));
+            }
+            "HINCRBYFLOAT" => {
+                a.push(self.key());
+                a.push(self.field());
+                a.push(self.float());
+            }
+            "HRANDFIELD" => {
+                a.push(self.key());
+                if self.chance(0.7) {
+                    a.push(self.int(-6, 6));
+                    if self.chance(0.5) {
+                        a.push(self.pick(&[b"WITHVALUES", b"withvalues", b"WITHSCORES"]));
+                    }
+                }
+            }
+            "HSCAN" | "SSCAN" | "ZSCAN" => {
+                let mut opts = Vec::new();
+                self.scan_opts(&mut opts, false);
+                let prefix = vec![a.remove(0), self.key()];
+                return Step::Scan {
+                    prefix,
+                    opts,
+                    pairs: name != "SSCAN",
+                };
+            }
+            // ---------------------------------------------------------- list
+            "LPUSH" | "RPUSH" | "LPUSHX" | "RPUSHX" => {
+                a.push(self.key());
+                if self.chance(0.01) {
+                    a.extend((0..200).map(|i| format!("e{i}").into_bytes()));
+                } else {
+                    a.extend(self.members(1, 4));
+                }
+            }
+            "LPOP" | "RPOP" => {
+                a.push(self.key());
+                if self.chance(0.4) {
+                    a.push(self.int(-1, 5));
+                }
+            }
+            "LLEN" => a.push(self.key()),
+            "LRANGE" | "LTRIM" => {
+                a.push(self.key());
+                a.push(self.int(-8, 8));
+                a.push(self.int(-8, 8));
+            }
+            "LINDEX" => {
+                a.push(self.key());
+                a.push(self.int(-8, 8));
+            }
+            "LSET" => {
+                a.push(self.key());
+                a.push(self.int(-6, 6));
+                a.push(self.member());
+            }
+            "LINSERT" => {
+                a.push(self.key());
+                a.push(self.pick(&[b"BEFORE", b"AFTER", b"after", b"MIDDLE"]));
+                a.push(self.member());
+                a.push(self.member());
+            }
+            "LREM" => {
+                a.push(self.key());
+                a.push(self.int(-3, 3));
+                a.push(self.member());
+            }
+            "LPOS" => {
+                a.push(self.key());
+                a.push(self.member());
+                for _ in 0..self.rng.gen_range(0..3) {
+                    match self.rng.gen_range(0..4) {
+                        0 => {
+                            a.push(b("RANK"));
+                            a.push(self.int(-3, 3));
+                        }
+                        1 => {
+                            a.push(b("COUNT"));
+                            a.push(self.int(-1, 4));
+                        }
+                        2 => {
+                            a.push(b("MAXLEN"));
+                            a.push(self.int(-1, 6));
+                        }
+                        _ => a.push(b("BOGUS")),
+                    }
+                }
+            }
+            "LMOVE" => {
+                a.extend(self.keys(2, 2));
+                a.push(self.pick(&[b"LEFT", b"RIGHT", b"left", b"UP"]));
+                a.push(self.pick(&[b"LEFT", b"RIGHT", b"right"]));
+            }
+            "RPOPLPUSH" => a.extend(self.keys(2, 2)),
+            "LMPOP" | "ZMPOP" => {
+                self.numkeys(&mut a);
+                if name == "LMPOP" {
+                    a.push(self.pick(&[b"LEFT", b"RIGHT", b"left", b"MIN"]));
+                } else {
+                    a.push(self.pick(&[b"MIN", b"MAX", b"max", b"LEFT"]));
+                }
+                if self.chance(0.5) {
+                    a.push(b("COUNT"));
+                    a.push(self.int(-1, 5));
+                }
+            }
+            // ----------------------------------------------------------- set
+            "SADD" => {
+                a.push(self.key());
+                match self.rng.gen_range(0..100) {
+                    0 => a.extend((0..520).map(|i| i.to_string().into_bytes())),
+                    1 => a.extend((0..140).map(|i| format!("m{i}").into_bytes())),
+                    _ => a.extend(self.members(1, 4)),
+                }
+            }
+            "SREM" | "SMISMEMBER" => {
+                a.push(self.key());
+                a.extend(self.members(1, 3));
+            }
+            "SCARD" | "SMEMBERS" => a.push(self.key()),
+            "SISMEMBER" => {
+                a.push(self.key());
+                a.push(self.member());
+            }
+            "SRANDMEMBER" | "SPOP" => {
+                a.push(self.key());
+                if self.chance(0.6) {
+                    a.push(self.int(-5, 6));
+                }
+            }
+            "SMOVE" => {
+                a.extend(self.keys(2, 2));
+                a.push(self.member());
+            }
+            "SINTER" | "SUNION" | "SDIFF" => a.extend(self.keys(1, 3)),
+            "SINTERSTORE" | "SUNIONSTORE" | "SDIFFSTORE" => a.extend(self.keys(2, 4)),
+            "SINTERCARD" | "ZINTERCARD" => {
+                self.numkeys(&mut a);
+                if self.chance(0.4) {
+                    a.push(b("LIMIT"));
+                    a.push(self.int(-1, 4));
+                }
+            }
+            // ---------------------------------------------------------- zset
+            "ZADD" => {
+                a.push(self.key());
+                for _ in 0..self.rng.gen_range(0..3) {
+                    a.push(self.pick(&[b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR", b"ch"]));
+                }
+                if self.chance(0.02) {
+                    for i in 0..140 {
+                        a.push(i.to_string().into_bytes());
+                        a.push(format!("z{i}").into_bytes());
+                    }
+                } else {
+                    for _ in 0..self.rng.gen_range(1..=3) {
+                        a.push(self.score());
+                        a.push(self.member());
+                    }
+                }
+            }
+            "ZINCRBY" => {
+                a.push(self.key());
+                a.push(self.score());
+                a.push(self.member());
+            }
+            "ZREM" | "ZMSCORE" => {
+                a.push(self.key());
+                a.extend(self.members(1, 3));
+            }
+            "ZCARD" => a.push(self.key()),
+            "ZSCORE" | "ZRANK" | "ZREVRANK" => {
+                a.push(self.key());
+                a.push(self.member());
+            }
+            "ZCOUNT" | "ZREMRANGEBYSCORE" => {
+                a.push(self.key());
+                a.push(self.pick(SCORE_BOUNDS));
+                a.push(self.pick(SCORE_BOUNDS));
+            }
+            "ZLEXCOUNT" | "ZREMRANGEBYLEX" => {
+                a.push(self.key());
+                a.push(self.pick(LEX_BOUNDS));
+                a.push(self.pick(LEX_BOUNDS));
+            }
+            "ZRANGE" | "ZRANGESTORE" => {
+                if name == "ZRANGESTORE" {
+                    a.push(self.key());
+                }
+                a.push(self.key());
+                let mode = self.rng.gen_range(0..3);
+                match mode {
+                    0 => {
+                        a.push(self.int(-5, 5));
+                        a.push(self.int(-5, 5));
+                    }
+                    1 => {
+                        a.push(self.pick(SCORE_BOUNDS));
+                        a.push(self.pick(SCORE_BOUNDS));
+                        a.push(b("BYSCORE"));
+                    }
+                    _ => {
+                        a.push(self.pick(LEX_BOUNDS));
+                        a.push(self.pick(LEX_BOUNDS));
+                        a.push(b("BYLEX"));
+                    }
+                }
+                if self.chance(0.4) {
+                    a.push(b("REV"));
+                }
+                if self.chance(0.3) {
+                    a.push(b("LIMIT"));
+                    a.push(self.int(-1, 3));
+                    a.push(self.int(-1, 3));
+                }
+                if name == "ZRANGE" && self.chance(0.4) {
+                    a.push(b("WITHSCORES"));
+                }
+                if self.chance(0.05) {
+                    a.push(self.pick(&[b"BYSCORE", b"BYLEX", b"BOGUS", b"LIMIT"]));
+                }
+            }
+            "ZREVRANGE" => {
+                a.push(self.key());
+                a.push(self.int(-5, 5));
+                a.push(self.int(-5, 5));
+                if self.chance(0.5) {
+                    a.push(b("WITHSCORES"));
+                }
+            }
+            "ZRANGEBYSCORE" | "ZREVRANGEBYSCORE" | "ZRANGEBYLEX" | "ZREVRANGEBYLEX" => {
+                a.push(self.key());
+                let pool = if name.contains("LEX") {
+                    LEX_BOUNDS
+                } else {
+                    SCORE_BOUNDS
+                };
+                a.push(self.pick(pool));
+                a.push(self.pick(pool));
+                if !name.contains("LEX") && self.chance(0.4) {
+                    a.push(b("WITHSCORES"));
+                }
+                if self.chance(0.3) {
+                    a.push(b("LIMIT"));
+                    a.push(self.int(-1, 3));
+                    a.push(self.int(-1, 3));
+                }
+            }
+            "ZREMRANGEBYRANK" => {
+                a.push(self.key());
+                a.push(self.int(-5, 5));
+                a.push(self.int(-5, 5));
+            }
+            "ZPOPMIN" | "ZPOPMAX" => {
+                a.push(self.key());
+                if self.chance(0.5) {
+                    a.push(self.int(-1, 4));
+                }
+            }
+            "ZRANDMEMBER" => {
+                a.push(self.key());
+                if self.chance(0.7) {
+                    a.push(self.int(-6, 6));
+                    if self.chance(0.5) {
+                        a.push(self.pick(&[b"WITHSCORES", b"withscores", b"WITHVALUES"]));
+                    }
+                }
+            }
+            "ZUNION" | "ZINTER" | "ZDIFF" | "ZUNIONSTORE" | "ZINTERSTORE" | "ZDIFFSTORE" => {
+                if name.ends_with("STORE") {
+                    a.push(self.key());
+                }
+                self.numkeys(&mut a);
+                if !name.starts_with("ZDIFF") {
+                    if self.chance(0.3) {
+                        a.push(b("WEIGHTS"));
+                        let n = self.rng.gen_range(1..=3);
+                        for _ in 0..n {
+                            a.push(self.score());
+                        }
+                    }
+                    if self.chance(0.3) {
+                        a.push(b("AGGREGATE"));
+                        a.push(self.pick(&[b"SUM", b"MIN", b"MAX", b"max", b"AVG"]));
+                    }
+                }
+                if !name.ends_with("STORE") && self.chance(0.5) {
+                    a.push(b("WITHSCORES"));
+                }
+            }
+            other => panic!("generator has no case for {other}"),
+        }
+        Step::Cmd(a)
+    }
+
+    fn scan_opts(&mut self, opts: &mut Vec<Arg>, db_scan: bool) {
+        for _ in 0..self.rng.gen_range(0..3) {
+            match self.rng.gen_range(0..7) {
+                0..=2 => {
+                    opts.push(b("MATCH"));
+                    opts.push(self.pick(PATTERNS));
+                }
+                3..=4 => {
+                    opts.push(b("COUNT"));
+                    opts.push(match self.rng.gen_range(0..8) {
+                        0 => self.pick(&[b"0", b"-1", b"abc", b""]),
+                        _ => self.rng.gen_range(1..20).to_string().into_bytes(),
+                    });
+                }
+                5 if db_scan => {
+                    opts.push(b("TYPE"));
+                    opts.push(self.pick(&[
+                        b"string", b"list", b"set", b"zset", b"hash", b"none", b"bogus", b"STRING",
+                    ]));
+                }
+                _ => opts.push(self.pick(&[b"BOGUS", b"TYPE", b"MATCH"])),
+            }
+        }
+    }
+
+    fn sort_args(&mut self, a: &mut Vec<Arg>, can_store: bool) {
+        a.push(self.key());
+        if self.chance(0.3) {
+            a.push(b("BY"));
+            a.push(self.pick(&[b"nosort", b"k*", b"k*->f1", b"{t}*", b"nokey_*", b"*"]));
+        }
+        if self.chance(0.3) {
+            a.push(b("LIMIT"));
+            a.push(self.int(-1, 3));
+            a.push(self.int(-1, 4));
+        }
+        for _ in 0..self.rng.gen_range(0..3) {
+            if self.chance(0.3) {
+                a.push(b("GET"));
+                a.push(self.pick(&[b"#", b"k*", b"k*->f1", b"{t}*", b"nokey_*"]));
+            }
+        }
+        if self.chance(0.3) {
+            a.push(self.pick(&[b"ASC", b"DESC", b"desc"]));
+        }
+        if self.chance(0.4) {
+            a.push(b("ALPHA"));
+        }
+        if can_store && self.chance(0.25) {
+            a.push(b("STORE"));
+            a.push(self.key());
+        }
+        if self.chance(0.03) {
+            a.push(b("BOGUS"));
+        }
+    }
+
+    fn set_opts(&mut self, a: &mut Vec<Arg>) {
+        if self.chance(0.2) {
+            a.push(self.pick(&[b"NX", b"XX", b"nx"]));
+        }
+        if self.chance(0.15) {
+            a.push(b("GET"));
+        }
+        match self.rng.gen_range(0..12) {
+            0 => {
+                a.push(b("EX"));
+                let t = self.ttl(false, false);
+                a.push(t);
+            }
+            1 => {
+                a.push(b("PX"));
+                let t = self.ttl(true, false);
+                a.push(t);
+            }
+            2 => {
+                a.push(b("EXAT"));
+                let t = self.ttl(false, true);
+                a.push(t);
+            }
+            3 => {
+                a.push(b("PXAT"));
+                let t = self.ttl(true, true);
+                a.push(t);
+            }
+            4 => a.push(b("KEEPTTL")),
+            5 if self.chance(0.3) => {
+                // Conflicting or dangling options: syntax errors.
+                a.push(self.pick(&[b"EX", b"PX", b"KEEPTTL", b"NX", b"XX", b"BOGUS"]));
+                if self.chance(0.5) {
+                    a.push(b("EX"));
+                    a.push(b"100".to_vec());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// RESP values and normalisation
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum V {
+    /// `+ - : , # _ (`: tag and line.
+    Line(u8, Vec<u8>),
+    /// `$ = !`: tag and payload (None for `$-1`).
+    Bulk(u8, Option<Vec<u8>>),
+    /// `* ~ > % |`: tag and elements (maps flattened; None for `*-1`).
+    Agg(u8, Option<Vec<V>>),
+}
+
+/// Parse one complete reply (as returned by `common::reply_len`).
+fn parse_v(b: &[u8]) -> Option<(V, usize)> {
+    let nl = b.windows(2).position(|w| w == b"\r\n")?;
+    let tag = *b.first()?;
+    let line = &b[1..nl];
+    let after = nl + 2;
+    let num = || std::str::from_utf8(line).ok()?.parse::<i64>().ok();
+    match tag {
+        b'+' | b'-' | b':' | b',' | b'#' | b'_' | b'(' => {
+            Some((V::Line(tag, line.to_vec()), after))
+        }
+        b'$' | b'=' | b'!' => {
+            let n = num()?;
+            if n < 0 {
+                return Some((V::Bulk(tag, None), after));
+            }
+            let end = after + n as usize;
+            Some((V::Bulk(tag, Some(b.get(after..end)?.to_vec())), end + 2))
+        }
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
+            let n = num()?;
+            if n < 0 {
+                return Some((V::Agg(tag, None), after));
+            }
+            let count = if matches!(tag, b'%' | b'|') { 2 * n } else { n };
+            let mut pos = after;
+            let mut items = Vec::new();
+            for _ in 0..count {
+                let (v, used) = parse_v(b.get(pos..)?)?;
+                items.push(v);
+                pos += used;
+            }
+            Some((V::Agg(tag, Some(items)), pos))
+        }
+        _ => None,
+    }
+}
+
+fn parse_reply(raw: &[u8]) -> V {
+    parse_v(raw)
+        .map(|x| x.0)
+        .unwrap_or_else(|| V::Line(b'?', raw.to_vec()))
+}
+
+/// How a command's reply is compared.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Norm {
+    Exact,
+    /// Sort the elements of an aggregate.
+    Sorted,
+    /// Sort (field, value) pairs of a flat array or a map.
+    SortedPairs,
+    /// Compare types and lengths only (random replies).
+    Shape,
+    /// Integers may differ by this much when both are positive.
+    Approx(i64),
+}
+
+fn norm_for(args: &[Arg]) -> Norm {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+    match name.as_str() {
+        "SMEMBERS" | "SUNION" | "SINTER" | "SDIFF" | "HKEYS" | "HVALS" | "KEYS" => Norm::Sorted,
+        "HGETALL" => Norm::SortedPairs,
+        "SRANDMEMBER" | "HRANDFIELD" | "ZRANDMEMBER" | "RANDOMKEY" | "SPOP" | "HELLO" => {
+            Norm::Shape
+        }
+        "SORT" | "SORT_RO" => {
+            let up: Vec<Vec<u8>> = args.iter().map(|a| a.to_ascii_uppercase()).collect();
+            if up.iter().any(|a| a == b"NOSORT") && !up.iter().any(|a| a == b"STORE") {
+                Norm::Shape
+            } else {
+                Norm::Exact
+            }
+        }
+        "TTL" | "EXPIRETIME" => Norm::Approx(1),
+        "PTTL" | "PEXPIRETIME" => Norm::Approx(1500),
+        _ => Norm::Exact,
+    }
+}
+
+fn shape(v: &V) -> String {
+    match v {
+        V::Line(t, l) if *t == b'-' => format!("-{}", String::from_utf8_lossy(l)),
+        V::Line(t, _) => (*t as char).to_string(),
+        V::Bulk(t, None) => format!("{}nil", *t as char),
+        V::Bulk(t, Some(_)) => (*t as char).to_string(),
+        V::Agg(t, None) => format!("{}nil", *t as char),
+        V::Agg(t, Some(items)) => {
+            let inner: Vec<String> = items.iter().map(shape).collect();
+            format!("{}{}[{}]", *t as char, items.len(), inner.join(","))
+        }
+    }
+}
+
+fn normalize(v: V, norm: Norm) -> V {
+    match (norm, v) {
+        (Norm::Sorted, V::Agg(t, Some(mut items))) => {
+            items.sort();
+            V::Agg(t, Some(items))
+        }
+        (Norm::SortedPairs, V::Agg(t, Some(items))) => {
+            let mut pairs: Vec<V> = items
+                .chunks(2)
+                .map(|c| V::Agg(b'p', Some(c.to_vec())))
+                .collect();
+            pairs.sort();
+            V::Agg(t, Some(pairs))
+        }
+        (_, v) => v,
+    }
+}
+
+fn int_of(v: &V) -> Option<i64> {
+    match v {
+        V::Line(b':', l) => std::str::from_utf8(l).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Compare two raw replies under `norm`.
+fn replies_match(fc: &[u8], rd: &[u8], norm: Norm) -> bool {
+    if fc == rd {
+        return true;
+    }
+    let (a, b) = (parse_reply(fc), parse_reply(rd));
+    match norm {
+        Norm::Exact => false,
+        Norm::Shape => shape(&a) == shape(&b),
+        Norm::Approx(tol) => match (int_of(&a), int_of(&b)) {
+            (Some(x), Some(y)) => x == y || (x > 0 && y > 0 && (x - y).abs() <= tol),
+            _ => false,
+        },
+        _ => normalize(a, norm) == normalize(b, norm),
+    }
+}
+
+/// Bytes as redis-cli would quote them.
+fn esc(bytes: &[u8]) -> String {
+    let mut s = String::new();
+    for &c in bytes {
+        match c {
+            b'\r' => s.push_str("\\r"),
+            b'\n' => s.push_str("\\n"),
+            b'\t' => s.push_str("\\t"),
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s
+}
+
+fn quote_args(args: &[Arg]) -> String {
+    args.iter()
+        .map(|a| {
+            let e = esc(a);
+            if a.is_empty() || e.len() != a.len() || a.contains(&b' ') {
+                format!("\"{e}\"")
+            } else {
+                e
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn step_text(s: &Step) -> String {
+    match s {
+        Step::Cmd(a) => quote_args(a),
+        Step::Sleep(ms) => format!("(sleep {ms} ms)"),
+        Step::Scan { prefix, opts, .. } => {
+            format!(
+                "{} <cursor> {} (to completion)",
+                quote_args(prefix),
+                quote_args(opts)
+            )
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Connections and servers
+// ---------------------------------------------------------------------------
+
+struct Conn {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    fn open(node: &Node) -> std::io::Result<Conn> {
+        let s = TcpStream::connect(node.addr())?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        s.set_nodelay(true)?;
+        Ok(Conn { s, buf: Vec::new() })
+    }
+
+    fn send(&mut self, args: &[Arg]) -> std::io::Result<()> {
+        let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+        self.s.write_all(&common::encode_cmd(&refs))
+    }
+
+    fn read(&mut self) -> std::io::Result<Vec<u8>> {
+        loop {
+            if let Some(n) = common::reply_len(&self.buf) {
+                let r = self.buf[..n].to_vec();
+                self.buf.drain(..n);
+                return Ok(r);
+            }
+            let mut tmp = [0u8; 65536];
+            match self.s.read(&mut tmp)? {
+                0 => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "connection closed",
+                    ))
+                }
+                n => self.buf.extend_from_slice(&tmp[..n]),
+            }
+        }
+    }
+
+    fn call(&mut self, args: &[Arg]) -> std::io::Result<Vec<u8>> {
+        self.send(args)?;
+        self.read()
+    }
+}
+
+/// One ferrocache and one redis-server, with a connection to each.
+struct Servers {
+    fc_node: Node,
+    rd_node: Node,
+    fc: Conn,
+    rd: Conn,
+}
+
+/// What one step produced on each side.
+struct Outcome {
+    ok: bool,
+    fc: String,
+    rd: String,
+    /// A connection broke: the servers must be restarted.
+    broken: bool,
+}
+
+fn io_text(r: &std::io::Result<Vec<u8>>) -> String {
+    match r {
+        Ok(v) => esc(v),
+        Err(e) => format!("<{e}>"),
+    }
+}
+
+impl Servers {
+    fn start() -> Option<Servers> {
+        let rd_node = common::start_redis_server(&[])?;
+        let fc_node = common::start_ferrocache(&["--threads", "2"]);
+        let fc = Conn::open(&fc_node).expect("connect to ferrocache");
+        let rd = Conn::open(&rd_node).expect("connect to redis-server");
+        Some(Servers {
+            fc_node,
+            rd_node,
+            fc,
+            rd,
+        })
+    }
+
+    /// Fresh connections (RESP2, db 0) and empty databases 0-2. Returns false
+    /// when the reset did not work on one side (the caller restarts both).
+    fn reset(&mut self) -> bool {
+        let (Ok(fc), Ok(rd)) = (Conn::open(&self.fc_node), Conn::open(&self.rd_node)) else {
+            return false;
+        };
+        self.fc = fc;
+        self.rd = rd;
+        for db in ["2", "1", "0"] {
+            for c in [&mut self.fc, &mut self.rd] {
+                for cmd in [vec![b("SELECT"), b(db)], vec![b("FLUSHDB")]] {
+                    match c.call(&cmd) {
+                        Ok(r) if r == b"+OK\r\n" => {}
+                        _ => return false,
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Iterate SCAN-family commands to completion on one side; returns the
+    /// sorted, deduplicated elements or the first error / oddity.
+    fn scan_all(
+        c: &mut Conn,
+        prefix: &[Arg],
+        opts: &[Arg],
+        pairs: bool,
+    ) -> std::io::Result<Vec<u8>> {
+        let mut cursor = b"0".to_vec();
+        let mut seen: BTreeSet<Vec<Vec<u8>>> = BTreeSet::new();
+        for _ in 0..10_000 {
+            let mut args = prefix.to_vec();
+            args.push(cursor.clone());
+            args.extend_from_slice(opts);
+            let raw = c.call(&args)?;
+            let v = parse_reply(&raw);
+            let items = match &v {
+                V::Agg(_, Some(items)) if items.len() == 2 => items,
+                _ => return Ok(raw),
+            };
+            let (V::Bulk(_, Some(next)), V::Agg(_, Some(elems))) = (&items[0], &items[1]) else {
+                return Ok(raw);
+            };
+            let flat: Vec<Vec<u8>> = elems
+                .iter()
+                .map(|e| format!("{e:?}").into_bytes())
+                .collect();
+            if pairs {
+                for ch in flat.chunks(2) {
+                    seen.insert(ch.to_vec());
+                }
+            } else {
+                for e in flat {
+                    seen.insert(vec![e]);
+                }
+            }
+            if next == b"0" {
+                let mut out = b"complete:".to_vec();
+                for s in seen {
+                    for part in s {
+                        out.extend_from_slice(&part);
+                        out.push(b' ');
+                    }
+                    out.push(b'\n');
+                }
+                return Ok(out);
+            }
+            cursor = next.clone();
+        }
+        Ok(b"<scan did not terminate after 10000 calls>".to_vec())
+    }
+
+    /// Delete expired keys of the current db on both sides (a full SCAN does
+    /// that in Redis), so that DBSIZE does not depend on active expiry timing.
+    fn purge_expired(&mut self) {
+        for c in [&mut self.fc, &mut self.rd] {
+            let _ = Servers::scan_all(c, &[b("SCAN")], &[b("COUNT"), b("1000")], false);
+        }
+    }
+
+    fn exec(&mut self, step: &Step) -> Outcome {
+        match step {
+            Step::Sleep(ms) => {
+                std::thread::sleep(Duration::from_millis(*ms));
+                Outcome {
+                    ok: true,
+                    fc: String::new(),
+                    rd: String::new(),
+                    broken: false,
+                }
+            }
+            Step::Scan {
+                prefix,
+                opts,
+                pairs,
+            } => {
+                let f = Servers::scan_all(&mut self.fc, prefix, opts, *pairs);
+                let r = Servers::scan_all(&mut self.rd, prefix, opts, *pairs);
+                let broken = f.is_err() || r.is_err();
+                let ok = matches!((&f, &r), (Ok(a), Ok(b)) if a == b);
+                Outcome {
+                    ok,
+                    fc: io_text(&f),
+                    rd: io_text(&r),
+                    broken,
+                }
+            }
+            Step::Cmd(args) => {
+                let name = args[0].to_ascii_uppercase();
+                if name == b"DBSIZE" {
+                    self.purge_expired();
+                }
+                let sent = self.fc.send(args).and(self.rd.send(args));
+                if let Err(e) = sent {
+                    return Outcome {
+                        ok: false,
+                        fc: format!("<{e}>"),
+                        rd: String::new(),
+                        broken: true,
+                    };
+                }
+                let f = self.fc.read();
+                let r = self.rd.read();
+                let broken = f.is_err() || r.is_err();
+                let ok = match (&f, &r) {
+                    (Ok(a), Ok(b)) => replies_match(a, b, norm_for(args)),
+                    _ => false,
+                };
+                if ok && name == b"SPOP" {
+                    if let (Ok(a), Ok(b)) = (&f, &r) {
+                        if a != b {
+                            self.reconcile_spop(&args[1], a, b);
+                        }
+                    }
+                }
+                Outcome {
+                    ok,
+                    fc: io_text(&f),
+                    rd: io_text(&r),
+                    broken,
+                }
+            }
+        }
+    }
+
+    /// SPOP removed different random members: put ferrocache's back and
+    /// remove Redis's, so both sets are equal again.
+    fn reconcile_spop(&mut self, key: &[u8], fc_raw: &[u8], rd_raw: &[u8]) {
+        fn members(raw: &[u8]) -> Vec<Arg> {
+            match parse_reply(raw) {
+                V::Bulk(_, Some(m)) => vec![m],
+                V::Agg(_, Some(items)) => items
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        V::Bulk(_, Some(m)) => Some(m),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        }
+        let (fc_popped, rd_popped) = (members(fc_raw), members(rd_raw));
+        if !fc_popped.is_empty() {
+            let mut cmd = vec![b("SADD"), key.to_vec()];
+            cmd.extend(fc_popped);
+            let _ = self.fc.call(&cmd);
+        }
+        if !rd_popped.is_empty() {
+            let mut cmd = vec![b("SREM"), key.to_vec()];
+            cmd.extend(rd_popped);
+            let _ = self.fc.call(&cmd);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running, shrinking, reporting
+// ---------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct Cfg {
+    seeds: Vec<u64>,
+    commands_per_thread: usize,
+    seq_len: usize,
+    groups: Vec<String>,
+    cmds: Vec<(&'static str, u32)>,
+    keep_going: bool,
+    findings: Option<String>,
+    shrink_secs: u64,
+}
+
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+impl Cfg {
+    fn from_env() -> Cfg {
+        let groups: Vec<String> = std::env::var("DIFF_GROUPS")
+            .ok()
+            .map(|g| {
+                g.split(',')
+                    .map(|s| s.trim().to_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_else(|| GROUPS.iter().map(|g| g.0.to_string()).collect());
+        let skip: Vec<String> = std::env::var("DIFF_SKIP")
+            .ok()
+            .map(|g| g.split(',').map(|s| s.trim().to_uppercase()).collect())
+            .unwrap_or_default();
+        let cmds: Vec<(&'static str, u32)> = GROUPS
+            .iter()
+            .filter(|g| groups.iter().any(|x| x == g.0))
+            .flat_map(|g| g.1.iter().copied())
+            .filter(|(n, _)| !skip.iter().any(|s| s == n))
+            .collect();
+        assert!(!cmds.is_empty(), "DIFF_GROUPS/DIFF_SKIP select no command");
+        let total: usize = env("DIFF_COMMANDS").unwrap_or(120_000);
+        let (seeds, threads) = match env::<u64>("DIFF_SEED") {
+            Some(s) => (vec![s], 1),
+            None => {
+                let t: usize = env("DIFF_THREADS").unwrap_or(4).max(1);
+                let base: u64 = env("DIFF_BASE_SEED").unwrap_or(0xFE77_0C0C);
+                ((0..t as u64).map(|i| mix(base, i)).collect(), t)
+            }
+        };
+        Cfg {
+            seeds,
+            commands_per_thread: total.div_ceil(threads),
+            seq_len: env("DIFF_SEQ_LEN").unwrap_or(1500).max(1),
+            groups,
+            cmds,
+            keep_going: std::env::var("DIFF_KEEP_GOING").is_ok_and(|v| v != "0"),
+            findings: std::env::var("DIFF_FINDINGS").ok(),
+            shrink_secs: env("DIFF_SHRINK_SECS").unwrap_or(60),
+        }
+    }
+}
+
+/// splitmix64 of `a + b`: seeds of successive sequences.
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a.wrapping_add(b.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Generate a sequence of `len` commands (sleeps not counted). Sequences are
+/// prefix-stable: a shorter `len` gives a prefix of a longer one.
+fn generate(seed: u64, len: usize, cmds: &[(&'static str, u32)]) -> Vec<Step> {
+    let mut g = Gen::new(seed, cmds.to_vec());
+    let mut steps = Vec::with_capacity(len + 16);
+    // A quarter of the sequences speak RESP3.
+    if g.chance(0.25) {
+        steps.push(Step::Cmd(vec![b("HELLO"), b("3")]));
+    }
+    let mut n = 0;
+    while n < len {
+        for s in g.next() {
+            if matches!(s, Step::Cmd(_) | Step::Scan { .. }) {
+                n += 1;
+            }
+            steps.push(s);
+        }
+    }
+    steps
+}
+
+struct Mismatch {
+    seed: u64,
+    /// Number of generated commands up to and including the failing one.
+    commands: usize,
+    index: usize,
+    step: Step,
+    fc: String,
+    rd: String,
+    repro: Vec<(Step, Outcome)>,
+}
+
+fn cmd_count(steps: &[Step]) -> usize {
+    steps
+        .iter()
+        .filter(|s| match s {
+            Step::Cmd(a) => a[0] != b"HELLO",
+            Step::Scan { .. } => true,
+            Step::Sleep(_) => false,
+        })
+        .count()
+}
+
+/// Replay `steps` on reset servers; true when the last step mismatches.
+fn replay_fails(srv: &mut Option<Servers>, steps: &[Step]) -> Option<Vec<Outcome>> {
+    let s = ensure(srv)?;
+    let mut outs = Vec::with_capacity(steps.len());
+    for st in steps {
+        let o = s.exec(st);
+        let broken = o.broken;
+        outs.push(o);
+        if broken {
+            *srv = None;
+            break;
+        }
+    }
+    Some(outs)
+}
+
+/// Servers, started or reset; None when redis-server is unavailable.
+fn ensure(srv: &mut Option<Servers>) -> Option<&mut Servers> {
+    let need_new = match srv.as_mut() {
+        Some(s) => !s.reset(),
+        None => true,
+    };
+    if need_new {
+        *srv = None;
+        let mut s = Servers::start()?;
+        if !s.reset() {
+            // FLUSHDB/SELECT not working in ferrocache yet: fresh servers
+            // are empty anyway.
+            s.fc = Conn::open(&s.fc_node).ok()?;
+            s.rd = Conn::open(&s.rd_node).ok()?;
+        }
+        *srv = Some(s);
+    }
+    srv.as_mut()
+}
+
+/// Delta debugging (ddmin) over the steps before the failing one: find a
+/// small subsequence after which the failing step still mismatches.
+fn shrink(srv: &mut Option<Servers>, prefix: &[Step], last: &Step, budget: Duration) -> Vec<Step> {
+    let start = Instant::now();
+    let fails = |srv: &mut Option<Servers>, cand: &[Step]| -> bool {
+        let mut steps = cand.to_vec();
+        steps.push(last.clone());
+        match replay_fails(srv, &steps) {
+            Some(outs) => outs.len() == steps.len() && outs.last().is_some_and(|o| !o.ok),
+            None => false,
+        }
+    };
+    let mut cur: Vec<Step> = prefix.to_vec();
+    if fails(srv, &[]) {
+        return vec![last.clone()];
+    }
+    let mut n = 2usize;
+    while cur.len() >= 2 && start.elapsed() < budget {
+        let chunk = cur.len().div_ceil(n);
+        let mut reduced = false;
+        // Try removing each chunk (keep the complement).
+        let mut i = 0;
+        while i < n && start.elapsed() < budget {
+            let lo = i * chunk;
+            if lo >= cur.len() {
+                break;
+            }
+            let hi = (lo + chunk).min(cur.len());
+            let mut cand = cur[..lo].to_vec();
+            cand.extend_from_slice(&cur[hi..]);
+            if fails(srv, &cand) {
+                cur = cand;
+                n = (n - 1).max(2);
+                reduced = true;
+                break;
+            }
+            i += 1;
+        }
+        if !reduced {
+            if n >= cur.len() {
+                break;
+            }
+            n = (n * 2).min(cur.len());
+        }
+    }
+    cur.push(last.clone());
+    cur
+}
+
+fn report(m: &Mismatch, groups: &[String]) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "MISMATCH at command #{} of seed {} (rerun: DIFF_SEED={} DIFF_COMMANDS={} DIFF_GROUPS={} cargo test --release --test differential)\n",
+        m.index,
+        m.seed,
+        m.seed,
+        m.commands,
+        groups.join(",")
+    ));
+    s.push_str(&format!("  command:    {}\n", step_text(&m.step)));
+    s.push_str(&format!("  ferrocache: {}\n", m.fc));
+    s.push_str(&format!("  redis:      {}\n", m.rd));
+    s.push_str(&format!("  minimal repro ({} steps):\n", m.repro.len()));
+    for (st, o) in &m.repro {
+        if matches!(st, Step::Sleep(_)) {
+            s.push_str(&format!("    {}\n", step_text(st)));
+        } else if o.ok {
+            s.push_str(&format!("    {}   -> {}\n", step_text(st), o.rd));
+        } else {
+            s.push_str(&format!(
+                "    {}   -> ferrocache: {} | redis: {}\n",
+                step_text(st),
+                o.fc,
+                o.rd
+            ));
+        }
+    }
+    s
+}
+
+/// Run one thread's sequences. Returns the mismatches found.
+fn run_thread(cfg: &Cfg, seed: u64) -> (usize, Vec<String>) {
+    let mut srv: Option<Servers> = None;
+    let mut done = 0usize;
+    let mut reports = Vec::new();
+    let mut seen_cmds: BTreeSet<Vec<u8>> = BTreeSet::new();
+    let mut j = 0u64;
+    while done < cfg.commands_per_thread {
+        let seq_seed = if j == 0 { seed } else { mix(seed, j) };
+        j += 1;
+        let len = cfg.seq_len.min(cfg.commands_per_thread - done);
+        let steps = generate(seq_seed, len, &cfg.cmds);
+        done += len;
+        let Some(s) = ensure(&mut srv) else {
+            panic!("could not start the servers");
+        };
+        let mut failed_at = None;
+        for (i, st) in steps.iter().enumerate() {
+            let o = s.exec(st);
+            if !o.ok {
+                failed_at = Some((i, o));
+                break;
+            }
+            if o.broken {
+                break;
+            }
+        }
+        let Some((i, o)) = failed_at else {
+            continue;
+        };
+        if o.broken {
+            srv = None;
+        }
+        let name = match &steps[i] {
+            Step::Cmd(a) => a[0].to_ascii_uppercase(),
+            Step::Scan { prefix, .. } => prefix[0].to_ascii_uppercase(),
+            Step::Sleep(_) => Vec::new(),
+        };
+        if cfg.keep_going && !seen_cmds.insert(name) {
+            continue;
+        }
+        let minimal = shrink(
+            &mut srv,
+            &steps[..i],
+            &steps[i],
+            Duration::from_secs(cfg.shrink_secs),
+        );
+        let outs = replay_fails(&mut srv, &minimal).unwrap_or_default();
+        let repro = minimal.into_iter().zip(outs).collect();
+        let m = Mismatch {
+            seed: seq_seed,
+            commands: cmd_count(&steps[..=i]),
+            index: i,
+            step: steps[i].clone(),
+            fc: o.fc,
+            rd: o.rd,
+            repro,
+        };
+        let text = report(&m, &cfg.groups);
+        eprintln!("{text}");
+        if let Some(path) = &cfg.findings {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(f, "```\n{text}```\n");
+            }
+        }
+        reports.push(text);
+        if !cfg.keep_going {
+            break;
+        }
+    }
+    (done, reports)
+}
+
+#[test]
+fn differential_random_sequences() {
+    if !common::have_redis_server() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "redis-server is not installed (the CI script must install it)"
+        );
+        eprintln!("redis-server not installed: skipping the differential test");
+        return;
+    }
+    let cfg = Cfg::from_env();
+    let started = Instant::now();
+    let handles: Vec<_> = cfg
+        .seeds
+        .iter()
+        .map(|&seed| {
+            let cfg = cfg.clone();
+            std::thread::spawn(move || run_thread(&cfg, seed))
+        })
+        .collect();
+    let mut total = 0;
+    let mut reports = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok((n, r)) => {
+                total += n;
+                reports.extend(r);
+            }
+            Err(_) => reports.push("a differential thread panicked".to_string()),
+        }
+    }
+    eprintln!(
+        "differential: {total} commands over {} seed(s) in {:.1}s, {} mismatch(es)",
+        cfg.seeds.len(),
+        started.elapsed().as_secs_f64(),
+        reports.len()
+    );
+    assert!(
+        reports.is_empty(),
+        "{} mismatch(es) with redis-server:\n{}",
+        reports.len(),
+        reports.join("\n")
+    );
+}
+
+/// The generator covers every command it lists, never panics, and is
+/// deterministic and prefix-stable for a seed.
+#[test]
+fn generator_is_deterministic_and_total() {
+    let cmds: Vec<(&'static str, u32)> = all_commands().into_iter().map(|n| (n, 1)).collect();
+    let mut g = Gen::new(7, cmds.clone());
+    for name in all_commands() {
+        for _ in 0..50 {
+            let _ = g.gen_cmd(name);
+        }
+    }
+    let a = generate(42, 300, &cmds);
+    let b = generate(42, 600, &cmds);
+    assert_eq!(cmd_count(&a), 300);
+    assert_eq!(cmd_count(&b), 600);
+    // Prefix-stable: the same commands (absolute timestamps aside, which
+    // depend on the clock second) start the longer sequence.
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(std::mem::discriminant(x), std::mem::discriminant(y));
+        if let (Step::Cmd(p), Step::Cmd(q)) = (x, y) {
+            assert_eq!(p[0], q[0]);
+            assert_eq!(p.len(), q.len());
+        }
+    }
+}
+
+/// Normalisation: sorted, pairs, shape, tolerance.
+#[test]
+fn normalisation_rules() {
+    let smembers = vec![b("SMEMBERS"), b("s")];
+    assert!(replies_match(
+        b"*2\r\n$1\r\na\r\n$1\r\nb\r\n",
+        b"*2\r\n$1\r\nb\r\n$1\r\na\r\n",
+        norm_for(&smembers)
+    ));
+    assert!(!replies_match(
+        b"*2\r\n$1\r\na\r\n$1\r\nb\r\n",
+        b"*2\r\n$1\r\nb\r\n$1\r\nc\r\n",
+        norm_for(&smembers)
+    ));
+    let hgetall = vec![b("HGETALL"), b("h")];
+    assert!(replies_match(
+        b"*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n",
+        b"*4\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\na\r\n$1\r\n1\r\n",
+        norm_for(&hgetall)
+    ));
+    assert!(!replies_match(
+        b"*4\r\n$1\r\na\r\n$1\r\n2\r\n$1\r\nb\r\n$1\r\n1\r\n",
+        b"*4\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\na\r\n$1\r\n1\r\n",
+        norm_for(&hgetall)
+    ));
+    let srand = vec![b("SRANDMEMBER"), b("s")];
+    assert!(replies_match(
+        b"$1\r\na\r\n",
+        b"$2\r\nbb\r\n",
+        norm_for(&srand)
+    ));
+    assert!(!replies_match(b"$1\r\na\r\n", b"$-1\r\n", norm_for(&srand)));
+    let pttl = vec![b("PTTL"), b("k")];
+    assert!(replies_match(b":99999\r\n", b":99998\r\n", norm_for(&pttl)));
+    assert!(!replies_match(b":-1\r\n", b":-2\r\n", norm_for(&pttl)));
+    assert_eq!(
+        quote_args(&[b("SET"), b"a b".to_vec(), b"\x00\xff".to_vec()]),
+        "SET \"a b\" \"\\x00\\xff\""
+    );
+}
