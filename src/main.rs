@@ -36,9 +36,32 @@ fn main() -> Result<()> {
     }
 }
 
+/// True when the command line or the config file sets the thread count.
+fn threads_configured(args: &[String]) -> bool {
+    let flag = args
+        .iter()
+        .any(|a| matches!(a.to_ascii_lowercase().as_str(), "--threads" | "--io-threads"));
+    let in_file = args
+        .first()
+        .filter(|f| !f.starts_with("--"))
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .is_some_and(|text| {
+            text.lines()
+                .any(|l| l.trim_start().to_ascii_lowercase().starts_with("io-threads "))
+        });
+    flag || in_file
+}
+
 fn run_redis(args: &[String]) -> Result<()> {
+    // Default: one worker thread (and keyspace shard) per core.
+    let mut args = args.to_vec();
+    if !threads_configured(&args) {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        args.push("--threads".into());
+        args.push(cores.to_string());
+    }
     let config =
-        ferrocache_redis::config::Config::from_args(args).context("invalid configuration")?;
+        ferrocache_redis::config::Config::from_args(&args).context("invalid configuration")?;
     let level = config.get("loglevel").unwrap_or_else(|| "notice".into());
     let logfile = config.get("logfile").unwrap_or_default();
     ferrocache_server::log::init(&level, &logfile)

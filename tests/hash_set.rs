@@ -941,16 +941,10 @@ fn set_random_commands() {
             _ => panic!("{c}: shape mismatch"),
         }
     }
-    run(
-        &mut p,
-        &[
-            "SCARD s",
-            "SCARD big",
-            "SPOP s 100",
-            "EXISTS s",
-            "OBJECT ENCODING big",
-        ],
-    );
+    run(&mut p, &["SCARD s", "SCARD big"]);
+    let (a, b) = p.both(&cmd("SPOP s 100"));
+    assert_eq!(parsed(&a).clone_len(), parsed(&b).clone_len());
+    run(&mut p, &["EXISTS s", "OBJECT ENCODING big"]);
 }
 
 #[test]
@@ -1054,4 +1048,232 @@ fn resp3_replies() {
     };
     assert_eq!((ta, ia.len()), (tb, ib.len()));
     run(&mut p, &["SCARD s2"]);
+}
+
+#[test]
+fn expiry_and_ttl() {
+    let Some(mut p) = start() else { return };
+    run(
+        &mut p,
+        &[
+            "HSET h a 1",
+            "SADD s 1 2",
+            "SADD t x",
+            "PEXPIRE h 1",
+            "PEXPIRE s 1",
+            "PEXPIRE t 1",
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    run(
+        &mut p,
+        &[
+            "HGET h a",
+            "HLEN h",
+            "SISMEMBER s 1",
+            "SMOVE s d 1",
+            "SMOVE t d x",
+            "EXISTS h s t d",
+            "HSET h b 2",
+            "TTL h",
+            "SADD s 5",
+            "TTL s",
+            // Writes in place keep the TTL.
+            "EXPIRE h 1000",
+            "HINCRBY h n 1",
+            "HINCRBYFLOAT h f 1.5",
+            "HSET h c 3",
+            "HDEL h c",
+            "TTL h",
+            "EXPIRE s 1000",
+            "SADD s 6",
+            "SREM s 6",
+            "TTL s",
+            // Deleting the last member drops the TTL with the key.
+            "HDEL h b n f",
+            "EXISTS h",
+            "HSET h a 1",
+            "TTL h",
+            // STORE replaces the destination and its TTL.
+            "SADD d 9",
+            "EXPIRE d 1000",
+            "SINTERSTORE d s",
+            "TTL d",
+            "EXPIRE d 1000",
+            "SDIFFSTORE d s",
+            "TTL d",
+        ],
+    );
+    // SPOP rebuilding the survivors (case 3) keeps the TTL.
+    let mut c = String::from("SADD sp x");
+    for i in 0..100 {
+        c.push_str(&format!(" {i}"));
+    }
+    run(&mut p, &[&c, "EXPIRE sp 1000"]);
+    let (a, b) = p.both(&cmd("SPOP sp 95"));
+    assert_eq!(parsed(&a).clone_len(), parsed(&b).clone_len());
+    run(&mut p, &["TTL sp", "SCARD sp"]);
+}
+
+/// A seeded random walk over a small key space with tiny encoding thresholds
+/// (so conversions happen all the time), comparing every reply: exactly for
+/// deterministic commands, after sorting for unordered ones.
+#[test]
+fn random_walk_with_small_thresholds() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let Some(mut p) = start() else { return };
+    run(
+        &mut p,
+        &[
+            "CONFIG SET set-max-intset-entries 8",
+            "CONFIG SET hash-max-listpack-entries 6",
+            "CONFIG SET hash-max-listpack-value 4",
+        ],
+    );
+    let seed: u64 = std::env::var("HS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261126);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let skeys = ["s1", "s2", "s3", "h1"];
+    let hkeys = ["h1", "h2", "s1"];
+    let member = |rng: &mut StdRng| -> String {
+        match rng.gen_range(0..10) {
+            0 => ["a", "b", "c", "dd", "01"][rng.gen_range(0..5)].to_string(),
+            1 => "-0".to_string(),
+            _ => rng.gen_range(-3..14).to_string(),
+        }
+    };
+    let value = |rng: &mut StdRng| -> String {
+        match rng.gen_range(0..6) {
+            0 => "longvalue".to_string(),
+            1 => "1.5".to_string(),
+            _ => rng.gen_range(-2..50).to_string(),
+        }
+    };
+    for step in 0..3000 {
+        let sk = skeys[rng.gen_range(0..skeys.len())];
+        let sk2 = skeys[rng.gen_range(0..skeys.len())];
+        let sk3 = skeys[rng.gen_range(0..skeys.len())];
+        let hk = hkeys[rng.gen_range(0..hkeys.len())];
+        let m = member(&mut rng);
+        let m2 = member(&mut rng);
+        let f = ["f1", "f2", "f3", "f4", "f5", "f6", "f7", "longfield"][rng.gen_range(0..8)];
+        let v = value(&mut rng);
+        let (c, sorted) = match rng.gen_range(0..24) {
+            0..=2 => (format!("SADD {sk} {m} {m2}"), false),
+            3 | 4 => (format!("SREM {sk} {m} {m2}"), false),
+            5 => (format!("SISMEMBER {sk} {m}"), false),
+            6 => (format!("SMISMEMBER {sk} {m} {m2}"), false),
+            7 => (format!("SCARD {sk}"), false),
+            8 => (format!("SMOVE {sk} {sk2} {m}"), false),
+            9 => (format!("SINTERSTORE d {sk} {sk2}"), false),
+            10 => (format!("SUNIONSTORE d {sk} {sk2} {sk3}"), false),
+            11 => (format!("SDIFFSTORE d {sk} {sk2} {sk3}"), false),
+            12 => (
+                format!("SINTERCARD 2 {sk} {sk2} LIMIT {}", rng.gen_range(0..4)),
+                false,
+            ),
+            13 => (format!("OBJECT ENCODING {sk}"), false),
+            14 => ("OBJECT ENCODING d".to_string(), false),
+            15 => (
+                [
+                    format!("SMEMBERS {sk}"),
+                    format!("SINTER {sk} {sk2}"),
+                    format!("SUNION {sk} {sk2}"),
+                    format!("SDIFF {sk} {sk2} {sk3}"),
+                    "SMEMBERS d".to_string(),
+                ][rng.gen_range(0..5)]
+                .clone(),
+                true,
+            ),
+            16 | 17 => (format!("HSET {hk} {f} {v}"), false),
+            18 => (format!("HDEL {hk} {f}"), false),
+            19 => (
+                [
+                    format!("HGET {hk} {f}"),
+                    format!("HEXISTS {hk} {f}"),
+                    format!("HSTRLEN {hk} {f}"),
+                    format!("HLEN {hk}"),
+                    format!("HSETNX {hk} {f} {v}"),
+                ][rng.gen_range(0..5)]
+                .clone(),
+                false,
+            ),
+            20 => (format!("HINCRBY {hk} {f} {}", rng.gen_range(-5..5)), false),
+            21 => (
+                format!(
+                    "HINCRBYFLOAT {hk} {f} {}",
+                    ["0.1", "-1.5", "3", "1e3"][rng.gen_range(0..4)]
+                ),
+                false,
+            ),
+            22 => (format!("OBJECT ENCODING {hk}"), false),
+            _ => ("HGETALL ".to_string() + hk, true),
+        };
+        if sorted {
+            check_sorted_impl(&mut p, &c, c.starts_with("HGETALL"));
+        } else {
+            let (a, b) = p.both(&cmd(&c));
+            assert_eq!(
+                String::from_utf8_lossy(&a),
+                String::from_utf8_lossy(&b),
+                "seed {seed} step {step}: {c}"
+            );
+        }
+    }
+}
+
+/// The command table entries (arity, flags, key positions, ACL categories)
+/// match redis-server's COMMAND INFO.
+#[test]
+fn command_info_matches() {
+    let Some(mut p) = start() else { return };
+    for c in [
+        "hset",
+        "hsetnx",
+        "hget",
+        "hmget",
+        "hmset",
+        "hdel",
+        "hexists",
+        "hlen",
+        "hkeys",
+        "hvals",
+        "hgetall",
+        "hincrby",
+        "hincrbyfloat",
+        "hstrlen",
+        "hrandfield",
+        "hscan",
+        "sadd",
+        "srem",
+        "smembers",
+        "sismember",
+        "smismember",
+        "scard",
+        "spop",
+        "srandmember",
+        "smove",
+        "sinter",
+        "sinterstore",
+        "sintercard",
+        "sunion",
+        "sunionstore",
+        "sdiff",
+        "sdiffstore",
+        "sscan",
+    ] {
+        p.check_str(&format!("COMMAND INFO {c}"));
+    }
+    run(
+        &mut p,
+        &[
+            "COMMAND GETKEYS SINTERCARD 2 a b LIMIT 1",
+            "COMMAND GETKEYS SMOVE a b m",
+            "COMMAND GETKEYS SUNIONSTORE d a b c",
+            "COMMAND GETKEYS HSET h f v",
+        ],
+    );
 }

@@ -117,7 +117,9 @@ impl Slab {
     }
 
     fn get_mut(&mut self, i: usize) -> Option<&mut Slot> {
-        self.chunks.get_mut(i >> CHUNK_BITS)?.get_mut(i & CHUNK_MASK)
+        self.chunks
+            .get_mut(i >> CHUNK_BITS)?
+            .get_mut(i & CHUNK_MASK)
     }
 
     /// Append a slot; returns its number.
@@ -187,6 +189,8 @@ pub struct Db {
     /// Where active expiry continues its sweep of `exp_at` (Redis's
     /// `expires_cursor`).
     exp_cursor: usize,
+    /// State of [`Db::next_random`]; never 0.
+    rand_state: u64,
     /// Time snapshot (Unix ms) of the command being executed: Redis fixes the
     /// clock for a whole command (and a whole script / transaction) so that a
     /// key cannot expire half-way through.
@@ -213,6 +217,7 @@ impl Db {
             exp_at: Vec::new(),
             exp_slot: Vec::new(),
             exp_cursor: 0,
+            rand_state: rand::random::<u64>() | 1,
             now: crate::clock::now_ms(),
             stats: DbStats::default(),
             tunables,
@@ -293,15 +298,49 @@ impl Db {
         i
     }
 
-    /// Append a TTL record for slot `i` and flag its entry.
+    /// Add a TTL record for slot `i` and flag its entry.
+    ///
+    /// The record goes to a uniformly random position (inside-out
+    /// Fisher-Yates: append, then swap with a random record), so the TTL
+    /// records are always in random order, like keys in Redis's hashed
+    /// `expires` dict. Active expiry sweeps them sequentially; in insertion
+    /// order, a batch of keys given the same TTL would sit in one block that
+    /// the sweep reaches only after crawling through every older record.
     fn exp_add(&mut self, i: usize, at: u64) {
-        let pos = self.exp_at.len() as u32;
-        if let Some(e) = self.entry_at_mut(i) {
-            e.meta |= TTL_FLAG;
-            e.exp_pos = pos;
-            self.exp_at.push(at);
-            self.exp_slot.push(i as u32);
+        let n = self.exp_at.len();
+        match self.entry_at_mut(i) {
+            Some(e) => {
+                e.meta |= TTL_FLAG;
+                e.exp_pos = n as u32;
+            }
+            None => return,
         }
+        self.exp_at.push(at);
+        self.exp_slot.push(i as u32);
+        let r = (self.next_random() % (n as u64 + 1)) as usize;
+        if r != n {
+            self.exp_at.swap(r, n);
+            self.exp_slot.swap(r, n);
+            for p in [r, n] {
+                if let Some(&s) = self.exp_slot.get(p) {
+                    if let Some(e) = self.entry_at_mut(s as usize) {
+                        e.exp_pos = p as u32;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A cheap pseudo-random number (xorshift64*): placement of TTL records
+    /// needs spread, not cryptographic quality, and must not cost a
+    /// thread-local RNG lookup on every SET EX.
+    fn next_random(&mut self) -> u64 {
+        let mut x = self.rand_state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rand_state = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
     /// Drop TTL record `pos`, repointing the record moved into its place.

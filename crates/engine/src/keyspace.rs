@@ -15,9 +15,9 @@
 use crate::db::Db;
 use crate::slot::{key_slot, SLOTS};
 use parking_lot::{Mutex, MutexGuard};
-use smallvec::SmallVec;
 use rand::Rng;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use smallvec::SmallVec;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -102,9 +102,6 @@ pub struct Tunables {
     pub list_max_listpack_size: std::sync::atomic::AtomicI64,
     pub list_compress_depth: AtomicUsize,
     pub active_expire_effort: AtomicU32,
-    /// Active expiry on/off (`DEBUG SET-ACTIVE-EXPIRE 0|1`); lazy expiry on
-    /// access always runs.
-    pub active_expire_enabled: AtomicBool,
 }
 
 impl Default for Tunables {
@@ -123,7 +120,6 @@ impl Default for Tunables {
             list_max_listpack_size: std::sync::atomic::AtomicI64::new(-2),
             list_compress_depth: AtomicUsize::new(0),
             active_expire_effort: AtomicU32::new(1),
-            active_expire_enabled: AtomicBool::new(true),
         }
     }
 }
@@ -489,12 +485,8 @@ impl Default for ExpireCycler {
 }
 
 impl ExpireCycler {
-    /// Run one slow cycle with the budget Redis would give it at `hz`,
-    /// unless active expiry is disabled (`DEBUG SET-ACTIVE-EXPIRE 0`).
+    /// Run one slow cycle with the budget Redis would give it at `hz`.
     pub fn run(&mut self, ks: &Keyspace, hz: u64) -> ExpireCycleReport {
-        if !ks.tunables.active_expire_enabled.load(Ordering::Relaxed) {
-            return ExpireCycleReport::default();
-        }
         let budget = ks.expire_cycle_budget(hz);
         ks.active_expire_cycle(&mut self.cursor, budget, &mut self.rng)
     }
@@ -564,12 +556,13 @@ impl Keyspace {
             if db_from >= db_to {
                 continue;
             }
-            let Some(m) = self.shards.get(s) else { continue };
+            let Some(m) = self.shards.get(s) else {
+                continue;
+            };
             let mut guard = m.lock();
             for d in db_from..db_to {
                 let mut steps: u32 = 0;
-                loop {
-                    let Some(db) = guard.dbs.get_mut(d) else { break };
+                while let Some(db) = guard.dbs.get_mut(d) {
                     if db.expires_len() == 0 {
                         break;
                     }
@@ -581,7 +574,7 @@ impl Keyspace {
                     if sampled == 0 || expired * 100 / sampled <= acceptable {
                         break;
                     }
-                    if steps % EXPIRE_STEPS_PER_CHECK == 0 {
+                    if steps.is_multiple_of(EXPIRE_STEPS_PER_CHECK) {
                         if start.elapsed() >= budget {
                             *cursor = ExpireCursor { shard: s, db: d };
                             report.timed_out = true;
@@ -662,9 +655,10 @@ mod expire_tests {
                     .map(|d| l.each_db(d).map(|db| db.len()).sum::<usize>())
                     .sum()
             };
-            // With a third of the keys live, a sample is ~33% stale until
-            // nearly all expired keys are gone; the cycle then stops at the
-            // 10% threshold, as Redis's does. The remainder is small.
+            // The sweep stops in a database once a step finds ≤ 10% expired
+            // (as Redis's does); sweeping sequentially, that only happens
+            // once the region ahead is clean, so nearly everything expired
+            // is gone after the first untimed cycle.
             if !r.timed_out && left <= 10_000 + 10_000 / 5 {
                 break;
             }
@@ -704,7 +698,9 @@ mod expire_tests {
     fn budget_follows_hz_and_effort() {
         let ks = Keyspace::new(1, 1, Arc::new(Tunables::default()));
         assert_eq!(ks.expire_cycle_budget(10), Duration::from_millis(25));
-        ks.tunables.active_expire_effort.store(10, Ordering::Relaxed);
+        ks.tunables
+            .active_expire_effort
+            .store(10, Ordering::Relaxed);
         assert_eq!(ks.expire_cycle_budget(10), Duration::from_millis(43));
     }
 }

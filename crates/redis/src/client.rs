@@ -35,8 +35,8 @@ pub struct ClientShared {
     /// Milliseconds since `created` of the last command.
     pub last_interaction_ms: AtomicU64,
     pub db: AtomicUsize,
-    /// The last command run, packed as `(top index + 1) << 16 | (sub index
-    /// + 1)` into `table().commands`; 0 = none yet (`cmd=NULL`). An atomic
+    /// The last command run, packed as `(top + 1) << 16 | (sub + 1)` with
+    /// indexes into `table().commands`; 0 = none yet (`cmd=NULL`). An atomic
     /// rather than a string so recording it costs one store per command.
     pub last_cmd: AtomicU32,
     pub resp: AtomicUsize,

@@ -1265,11 +1265,11 @@ fn format_memory(bytes: u64) -> String {
     const GB: u64 = 1024 * 1024 * 1024;
     const MB_: u64 = 1024 * 1024;
     const KB: u64 = 1024;
-    if bytes != 0 && bytes % GB == 0 {
+    if bytes != 0 && bytes & (GB - 1) == 0 {
         format!("{}gb", bytes / GB)
-    } else if bytes != 0 && bytes % MB_ == 0 {
+    } else if bytes != 0 && bytes & (MB_ - 1) == 0 {
         format!("{}mb", bytes / MB_)
-    } else if bytes != 0 && bytes % KB == 0 {
+    } else if bytes != 0 && bytes & (KB - 1) == 0 {
         format!("{}kb", bytes / KB)
     } else {
         bytes.to_string()
@@ -1325,10 +1325,7 @@ fn render(p: &Param, v: &Val) -> String {
         (_, Val::Oom(o)) => format!("{} {} {}", o[0], o[1], o[2]),
         (_, Val::Notify(f)) => keyspace_events_to_string(*f),
         (_, Val::Bind(b)) => b.join(" "),
-        (_, Val::ReplicaOf(r)) => match r {
-            Some((h, p)) => format!("{h} {p}"),
-            None => String::new(),
-        },
+        (_, Val::ReplicaOf(Some((h, p)))) => format!("{h} {p}"),
         (_, Val::Percentiles(v)) => v
             .iter()
             .map(|x| format_percentile(*x))
@@ -1547,7 +1544,7 @@ fn parse_special(
             Ok(Val::Save(list))
         }
         Special::ClientOutputBufferLimit => {
-            if args.len() % 4 != 0 {
+            if args.len() & 3 != 0 {
                 return Err("Wrong number of arguments in buffer limit configuration.".into());
             }
             let mut v = match cur {
@@ -1710,6 +1707,9 @@ pub struct Config {
     config_file: Option<PathBuf>,
     warnings: Vec<String>,
     rebind: Mutex<Option<RebindHook>>,
+    /// Serialises CONFIG SETs: each computes its new values from a snapshot
+    /// and commits them whole, so two concurrent ones must not interleave.
+    set_lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for Config {
@@ -1729,6 +1729,7 @@ impl Default for Config {
             config_file: None,
             warnings: Vec::new(),
             rebind: Mutex::new(None),
+            set_lock: Mutex::new(()),
         };
         cfg.refresh_hot();
         cfg
@@ -2122,6 +2123,7 @@ impl Config {
             Some("local") => local_client,
             _ => false,
         };
+        let _serial = self.set_lock.lock();
         // Phase 1: names.
         let mut found: Vec<(&'static str, usize)> = Vec::with_capacity(pairs.len());
         for (name, _) in pairs {
@@ -2216,6 +2218,17 @@ impl Config {
                         .map_or(name, |(n, _)| *n);
                     return Err(format!(
                         "ERR CONFIG SET failed (possibly related to argument '{shown}') - {why}"
+                    ));
+                }
+            }
+        }
+        if changed("dir") {
+            // Redis chdir()s to the new directory.
+            if let Some(Val::Dir(d)) = idx("dir").and_then(|i| new.get(i)) {
+                if let Err(e) = std::env::set_current_dir(d) {
+                    return Err(format!(
+                        "ERR CONFIG SET failed (possibly related to argument 'dir') - {}",
+                        strerror(&e)
                     ));
                 }
             }
@@ -2507,7 +2520,7 @@ fn rewrite_param(st: &mut RewriteState, p: &Param, v: &Val) {
         (Kind::Str { default, .. }, Val::Str(s)) => match s {
             None => st.mark_processed(name),
             Some(s) => {
-                let force = default.map_or(true, |d| d != s);
+                let force = !matches!(default, Some(d) if *d == s.as_str());
                 st.rewrite_line(name, format!("{name} {}", repr(s.as_bytes())), force);
             }
         },

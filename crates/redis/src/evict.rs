@@ -179,10 +179,9 @@ fn evict(ks: &Keyspace, limit: Option<Duration>) -> Outcome {
         pool.entries.clear();
         pool.next_random = 0;
     }
-    let mut rng = pool
-        .rng
-        .take()
-        .unwrap_or_else(|| SmallRng::from_rng(rand::thread_rng()).unwrap_or_else(|_| SmallRng::seed_from_u64(0x5eed)));
+    let mut rng = pool.rng.take().unwrap_or_else(|| {
+        SmallRng::from_rng(rand::thread_rng()).unwrap_or_else(|_| SmallRng::seed_from_u64(0x5eed))
+    });
     let policy = ks.tunables.policy();
     let mut freed_any = false;
     let outcome = loop {
@@ -232,7 +231,9 @@ fn evict_from_pool(
     for _ in 0..16 {
         let mut any = false;
         for s in 0..ks.shard_count() {
-            let Some(guard) = ks.lock_shard(s) else { continue };
+            let Some(guard) = ks.lock_shard(s) else {
+                continue;
+            };
             for (d, db) in guard.dbs.iter().enumerate() {
                 let n = if volatile { db.expires_len() } else { db.len() };
                 if n == 0 {
@@ -252,8 +253,12 @@ fn evict_from_pool(
         // Best candidates first; drop the ones that are gone or were touched
         // since they were sampled.
         while let Some(c) = pool.entries.pop() {
-            let Some(mut guard) = ks.lock_shard(c.shard) else { continue };
-            let Some(db) = guard.dbs.get_mut(c.db) else { continue };
+            let Some(mut guard) = ks.lock_shard(c.shard) else {
+                continue;
+            };
+            let Some(db) = guard.dbs.get_mut(c.db) else {
+                continue;
+            };
             db.now = ferrocache_engine::clock::now_ms();
             let current = match db.peek(&c.key) {
                 Some(e) => {
@@ -293,7 +298,9 @@ fn evict_random(ks: &Keyspace, volatile: bool, pool: &mut Pool, rng: &mut SmallR
         let mut d = idx % dbs;
         while d < dbs && k < total {
             k += 1;
-            let Some(db) = guard.dbs.get_mut(d) else { break };
+            let Some(db) = guard.dbs.get_mut(d) else {
+                break;
+            };
             let mut victim = None;
             db.sample_with(1, volatile, rng, |key, _, _| victim = Some(key.clone()));
             if let Some(key) = victim {
@@ -512,14 +519,165 @@ mod tests {
         assert_eq!(bytes_to_human(25276502016), "23.54G");
     }
 
-    #[test]
-    fn pool_keeps_the_best_sixteen_without_duplicates() {
-        let mut p = Pool {
+    use ferrocache_engine::keyspace::{lru_ticks_at, Tunables};
+    use ferrocache_engine::Value;
+    use std::sync::Arc;
+
+    fn pool() -> Pool {
+        Pool {
             owner: 0,
             entries: Vec::new(),
             next_random: 0,
             rng: None,
-        };
+        }
+    }
+
+    /// 2 shards × 2 dbs with keys `k0..k{n}`; key `i` was last accessed
+    /// `n - i` seconds ago, and even keys have a TTL of `now + i` seconds.
+    fn keyspace(policy: EvictionPolicy, n: u64) -> Keyspace {
+        let t = Arc::new(Tunables::default());
+        t.set_policy(policy);
+        let ks = Keyspace::new(2, 2, t);
+        let now = ferrocache_engine::clock::now_ms();
+        let mut l = ks.lock_all(now);
+        for i in 0..n {
+            let k = format!("k{i}");
+            let d = l.db((i % 2) as usize, k.as_bytes());
+            d.set(k.as_bytes(), Value::Str(Blob::from("v")));
+            if i % 2 == 0 {
+                d.set_expire(k.as_bytes(), now + (i + 1) * 1000);
+            }
+            if let Some(e) = d.get_mut(k.as_bytes()) {
+                e.set_access(lru_ticks_at(now - (n - i) * 1000));
+            }
+        }
+        drop(l);
+        ks
+    }
+
+    fn keys_left(ks: &Keyspace) -> Vec<String> {
+        let mut l = ks.lock_all(ferrocache_engine::clock::now_ms());
+        let mut v: Vec<String> = (0..2)
+            .flat_map(|d| {
+                l.each_db(d)
+                    .flat_map(|db| {
+                        db.iter()
+                            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn evicted(ks: &Keyspace) -> u64 {
+        let mut l = ks.lock_all(0);
+        (0..2)
+            .map(|d| l.each_db(d).map(|db| db.stats.evicted_keys).sum::<u64>())
+            .sum()
+    }
+
+    #[test]
+    fn lru_evicts_the_idlest_keys_first() {
+        let ks = keyspace(EvictionPolicy::AllkeysLru, 200);
+        ks.tunables.maxmemory_samples.store(10, Ordering::Relaxed);
+        let mut p = pool();
+        let mut rng = SmallRng::seed_from_u64(9);
+        for _ in 0..100 {
+            assert!(evict_from_pool(
+                &ks,
+                EvictionPolicy::AllkeysLru,
+                &mut p,
+                &mut rng
+            ));
+        }
+        assert_eq!(evicted(&ks), 100);
+        let left = keys_left(&ks);
+        // The survivors are overwhelmingly the most recently used half.
+        let recent = left
+            .iter()
+            .filter(|k| k[1..].parse::<u32>().is_ok_and(|i| i >= 100))
+            .count();
+        assert!(recent >= 85, "only {recent}/100 recent keys survived");
+    }
+
+    #[test]
+    fn volatile_policies_never_touch_persistent_keys() {
+        for policy in [
+            EvictionPolicy::VolatileLru,
+            EvictionPolicy::VolatileLfu,
+            EvictionPolicy::VolatileTtl,
+            EvictionPolicy::VolatileRandom,
+        ] {
+            let ks = keyspace(policy, 100);
+            let mut p = pool();
+            let mut rng = SmallRng::seed_from_u64(1);
+            let mut n = 0;
+            loop {
+                let ok = if policy == EvictionPolicy::VolatileRandom {
+                    evict_random(&ks, true, &mut p, &mut rng)
+                } else {
+                    evict_from_pool(&ks, policy, &mut p, &mut rng)
+                };
+                if !ok {
+                    break;
+                }
+                n += 1;
+            }
+            assert_eq!(n, 50, "{policy:?}");
+            let left = keys_left(&ks);
+            assert_eq!(left.len(), 50);
+            assert!(left
+                .iter()
+                .all(|k| k[1..].parse::<u32>().is_ok_and(|i| i % 2 == 1)));
+        }
+    }
+
+    #[test]
+    fn volatile_ttl_evicts_the_soonest_expiring() {
+        let ks = keyspace(EvictionPolicy::VolatileTtl, 200);
+        let mut p = pool();
+        let mut rng = SmallRng::seed_from_u64(5);
+        for _ in 0..50 {
+            assert!(evict_from_pool(
+                &ks,
+                EvictionPolicy::VolatileTtl,
+                &mut p,
+                &mut rng
+            ));
+        }
+        // Volatile keys are k0, k2, … expiring in that order: the late half
+        // (k100..k198) should mostly remain.
+        let left = keys_left(&ks);
+        let late = left
+            .iter()
+            .filter(|k| k[1..].parse::<u32>().is_ok_and(|i| i % 2 == 0 && i >= 100))
+            .count();
+        assert!(late >= 42, "only {late}/50 late-expiring keys survived");
+    }
+
+    #[test]
+    fn random_eviction_empties_everything_then_fails() {
+        let ks = keyspace(EvictionPolicy::AllkeysRandom, 37);
+        let mut p = pool();
+        let mut rng = SmallRng::seed_from_u64(2);
+        for _ in 0..37 {
+            assert!(evict_random(&ks, false, &mut p, &mut rng));
+        }
+        assert!(!evict_random(&ks, false, &mut p, &mut rng));
+        assert!(!evict_from_pool(
+            &ks,
+            EvictionPolicy::AllkeysLru,
+            &mut p,
+            &mut rng
+        ));
+        assert_eq!(evicted(&ks), 37);
+    }
+
+    #[test]
+    fn pool_keeps_the_best_sixteen_without_duplicates() {
+        let mut p = pool();
         for i in 0..100u64 {
             p.offer(i % 40, &Blob::from_i64(i as i64), 0, 0);
             p.offer(i % 40, &Blob::from_i64(i as i64), 0, 0);

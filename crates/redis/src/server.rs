@@ -443,3 +443,63 @@ impl Server {
         (ops as u64, inp, outp)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_cover_values() {
+        for v in [
+            0u64,
+            1,
+            7,
+            8,
+            9,
+            15,
+            16,
+            17,
+            100,
+            1000,
+            123_456,
+            u64::MAX / 2,
+        ] {
+            let i = LatencyHistogram::index(v);
+            assert!(LatencyHistogram::upper(i) >= v, "v={v}");
+            if i > 0 {
+                assert!(LatencyHistogram::upper(i - 1) < v, "v={v}");
+            }
+        }
+    }
+
+    #[test]
+    fn histogram_percentiles_and_cdf() {
+        let h = LatencyHistogram::new();
+        for v in 1..=100 {
+            h.record(v);
+        }
+        let p = h.percentiles(&[50.0, 99.0, 100.0]);
+        assert!((50..=56).contains(&p[0]), "{p:?}");
+        assert!(p[1] >= 99 && p[2] >= 100, "{p:?}");
+        let cdf = h.cumulative_pow2();
+        assert_eq!(cdf.last().map(|c| c.1), Some(100));
+        assert!(cdf.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+        h.reset();
+        assert!(h.cumulative_pow2().is_empty());
+    }
+
+    #[test]
+    fn latency_event_keeps_max_per_second() {
+        let mut e = LatencyEvent::default();
+        e.add(10, 5);
+        e.add(10, 7);
+        e.add(10, 3);
+        e.add(11, 2);
+        assert_eq!(e.samples, [(10, 7), (11, 2)]);
+        assert_eq!(e.max, 7);
+        for t in 0..(LATENCY_TS_LEN as u64 + 10) {
+            e.add(100 + t, 1);
+        }
+        assert_eq!(e.samples.len(), LATENCY_TS_LEN);
+    }
+}

@@ -31,8 +31,16 @@ fn hz(server: &Server) -> u64 {
 
 /// One tick of background work.
 pub fn tick(server: &Server, cycler: &mut ExpireCycler, hz: u64) {
+    // Peak samples (engine-wide and the server's own) and the
+    // instantaneous_* metrics, even when no command is running.
     ferrocache_engine::memory::update_peak();
-    cycler.run(&server.keyspace, hz);
+    server.used_memory();
+    server.sample_metrics();
+    // DEBUG SET-ACTIVE-EXPIRE 0 turns active expiry off; lazy expiry on
+    // access always runs.
+    if server.active_expire_enabled.load(Ordering::Relaxed) {
+        cycler.run(&server.keyspace, hz);
+    }
     ferrocache_redis::evict::evict_in_background(server);
 }
 

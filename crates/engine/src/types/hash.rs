@@ -75,6 +75,19 @@ impl HashValue {
         HashValue(Repr::Listpack(Vec::new()))
     }
 
+    /// A hash built from `pairs` with the encoding Redis would give it
+    /// (for loaders such as RESTORE/DEBUG RELOAD and tests).
+    pub fn from_pairs<'p, I>(pairs: I, t: &Tunables) -> Self
+    where
+        I: IntoIterator<Item = (&'p [u8], &'p [u8])>,
+    {
+        let mut h = HashValue::new();
+        for (f, v) in pairs {
+            h.set(f, v, t);
+        }
+        h
+    }
+
     pub fn len(&self) -> usize {
         match &self.0 {
             Repr::Listpack(v) => v.len(),

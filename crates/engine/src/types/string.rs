@@ -74,8 +74,14 @@ pub const MAX_LONG_DOUBLE_CHARS: usize = 5 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LongDouble {
     /// `(-1)^neg * mant * 2^exp`; `mant` fits the 64-bit x87 mantissa.
-    Finite { neg: bool, mant: u64, exp: i32 },
-    Inf { neg: bool },
+    Finite {
+        neg: bool,
+        mant: u64,
+        exp: i32,
+    },
+    Inf {
+        neg: bool,
+    },
     NaN,
 }
 
@@ -340,7 +346,11 @@ impl LongDouble {
             return if sticky {
                 None
             } else {
-                Some(LongDouble::Finite { neg, mant: 0, exp: 0 })
+                Some(LongDouble::Finite {
+                    neg,
+                    mant: 0,
+                    exp: 0,
+                })
             };
         }
         let s = (nb - 64).max(LD_MIN_EXP - e2);
@@ -465,7 +475,11 @@ impl LongDouble {
             dec_exp += if eneg { -e } else { e };
         }
         if d.is_zero() {
-            return Ok(LongDouble::Finite { neg, mant: 0, exp: 0 });
+            return Ok(LongDouble::Finite {
+                neg,
+                mant: 0,
+                exp: 0,
+            });
         }
         // Magnitude guards keep the big numbers small: the extended range
         // is about 3.6e-4951 ..= 1.19e4932.
@@ -561,7 +575,11 @@ impl LongDouble {
             e2 += if eneg { -e } else { e };
         }
         if n.is_zero() {
-            return Ok(LongDouble::Finite { neg, mant: 0, exp: 0 });
+            return Ok(LongDouble::Finite {
+                neg,
+                mant: 0,
+                exp: 0,
+            });
         }
         if n.bits() + e2 > LD_MAX_BITS + 1 || n.bits() + e2 < LD_MIN_EXP - 2 {
             return Err(ParseFail::Range);
@@ -569,58 +587,6 @@ impl LongDouble {
         match Self::round(neg, &n, e2, sticky) {
             Some(LongDouble::Inf { .. }) | None => Err(ParseFail::Range),
             Some(v) => Ok(v),
-        }
-    }
-
-    /// Exact sum rounded to extended precision (x87 `fadd`).
-    pub fn add(self, o: LongDouble) -> LongDouble {
-        match (self, o) {
-            (LongDouble::NaN, _) | (_, LongDouble::NaN) => LongDouble::NaN,
-            (LongDouble::Inf { neg: a }, LongDouble::Inf { neg: b }) => {
-                if a == b {
-                    LongDouble::Inf { neg: a }
-                } else {
-                    LongDouble::NaN
-                }
-            }
-            (i @ LongDouble::Inf { .. }, _) | (_, i @ LongDouble::Inf { .. }) => i,
-            (
-                LongDouble::Finite {
-                    neg: na,
-                    mant: ma,
-                    exp: ea,
-                },
-                LongDouble::Finite {
-                    neg: nb,
-                    mant: mb,
-                    exp: eb,
-                },
-            ) => {
-                if ma == 0 && mb == 0 {
-                    return LongDouble::Finite {
-                        neg: na && nb,
-                        mant: 0,
-                        exp: 0,
-                    };
-                }
-                let e = i64::from(ea.min(eb));
-                let a = Big::from_u128(u128::from(ma)).shl(i64::from(ea) - e);
-                let b = Big::from_u128(u128::from(mb)).shl(i64::from(eb) - e);
-                let (neg, n) = if na == nb {
-                    (na, a.add(&b))
-                } else {
-                    match a.cmp(&b) {
-                        std::cmp::Ordering::Less => (nb, b.sub(&a)),
-                        std::cmp::Ordering::Greater => (na, a.sub(&b)),
-                        std::cmp::Ordering::Equal => return LongDouble::ZERO,
-                    }
-                };
-                Self::round(neg, &n, e, false).unwrap_or(LongDouble::Finite {
-                    neg,
-                    mant: 0,
-                    exp: 0,
-                })
-            }
         }
     }
 
@@ -671,6 +637,62 @@ impl LongDouble {
     }
 }
 
+impl std::ops::Add for LongDouble {
+    type Output = LongDouble;
+
+    /// Exact sum rounded to extended precision (x87 `fadd`).
+    fn add(self, o: LongDouble) -> LongDouble {
+        match (self, o) {
+            (LongDouble::NaN, _) | (_, LongDouble::NaN) => LongDouble::NaN,
+            (LongDouble::Inf { neg: a }, LongDouble::Inf { neg: b }) => {
+                if a == b {
+                    LongDouble::Inf { neg: a }
+                } else {
+                    LongDouble::NaN
+                }
+            }
+            (i @ LongDouble::Inf { .. }, _) | (_, i @ LongDouble::Inf { .. }) => i,
+            (
+                LongDouble::Finite {
+                    neg: na,
+                    mant: ma,
+                    exp: ea,
+                },
+                LongDouble::Finite {
+                    neg: nb,
+                    mant: mb,
+                    exp: eb,
+                },
+            ) => {
+                if ma == 0 && mb == 0 {
+                    return LongDouble::Finite {
+                        neg: na && nb,
+                        mant: 0,
+                        exp: 0,
+                    };
+                }
+                let e = i64::from(ea.min(eb));
+                let a = Big::from_u128(u128::from(ma)).shl(i64::from(ea) - e);
+                let b = Big::from_u128(u128::from(mb)).shl(i64::from(eb) - e);
+                let (neg, n) = if na == nb {
+                    (na, a.add(&b))
+                } else {
+                    match a.cmp(&b) {
+                        std::cmp::Ordering::Less => (nb, b.sub(&a)),
+                        std::cmp::Ordering::Greater => (na, a.sub(&b)),
+                        std::cmp::Ordering::Equal => return LongDouble::ZERO,
+                    }
+                };
+                Self::round(neg, &n, e, false).unwrap_or(LongDouble::Finite {
+                    neg,
+                    mant: 0,
+                    exp: 0,
+                })
+            }
+        }
+    }
+}
+
 /// Why INCRBYFLOAT-like arithmetic failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IncrFloatError {
@@ -688,7 +710,7 @@ pub fn incr_by_float(old: Option<&[u8]>, incr: &[u8]) -> Result<String, IncrFloa
         None => LongDouble::ZERO,
     };
     let b = LongDouble::parse(incr).ok_or(IncrFloatError::NotFloat)?;
-    let r = a.add(b);
+    let r = a + b;
     r.to_human_string().ok_or(IncrFloatError::NanOrInf)
 }
 

@@ -442,7 +442,7 @@ fn command_info(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     for name in &argv[2..] {
         match lookup_full(name) {
             Some(f) => reply_info(ctx.out, &f.full, f.spec),
-            None => ctx.out.null_array(),
+            None => ctx.out.null(),
         }
     }
     Ok(())

@@ -64,7 +64,7 @@ fn config_get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// `CONFIG SET name value [name value ...]`, all or nothing.
 fn config_set(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    if argv.len() % 2 != 0 {
+    if argv.len() & 1 == 1 {
         return err(SYNTAX);
     }
     let pairs: Vec<(&[u8], &[u8])> = argv[2..].chunks(2).map(|c| (c[0], c[1])).collect();

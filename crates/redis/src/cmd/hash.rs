@@ -16,7 +16,7 @@ use crate::spec::{acl, flags::*, CommandSpec};
 use ferrocache_engine::glob::glob_match;
 use ferrocache_engine::keyspace::Tunables;
 use ferrocache_engine::types::hash::HashValue;
-use ferrocache_engine::types::string::{parse_i64, LongDouble};
+use ferrocache_engine::types::string::{incr_by_float, parse_i64, IncrFloatError, LongDouble};
 use ferrocache_engine::{Db, Value, WrongType};
 use ferrocache_protocol::ReplyWriter;
 use rand::Rng;
@@ -27,7 +27,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "hash",
             "2.0.0",
-            "Creates or modifies the value of a field in a hash.",
+            "Set the string value of a hash field",
             "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
         ),
     CommandSpec::new("hsetnx", 4, WRITE | DENYOOM | FAST, (1, 1, 1), hsetnx)
@@ -35,7 +35,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "hash",
             "2.0.0",
-            "Sets the value of a field in a hash only when the field doesn't exist.",
+            "Set the value of a hash field, only if the field does not exist",
             "O(1)",
         ),
     CommandSpec::new("hget", 3, READONLY | FAST, (1, 1, 1), hget)
@@ -43,7 +43,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "hash",
             "2.0.0",
-            "Returns the value of a field in a hash.",
+            "Get the value of a hash field",
             "O(1)",
         ),
     CommandSpec::new("hmget", -3, READONLY | FAST, (1, 1, 1), hmget)
@@ -51,7 +51,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "hash",
             "2.0.0",
-            "Returns the values of all fields in a hash.",
+            "Get the values of all the given hash fields",
             "O(N) where N is the number of fields being requested.",
         ),
     CommandSpec::new("hmset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), hmset)
@@ -59,7 +59,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "hash",
             "2.0.0",
-            "Sets the values of multiple fields.",
+            "Set multiple hash fields to multiple values",
             "O(N) where N is the number of fields being set.",
         ),
     CommandSpec::new("hdel", -3, WRITE | FAST, (1, 1, 1), hdel)
@@ -67,7 +67,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "hash",
             "2.0.0",
-            "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
+            "Delete one or more hash fields",
             "O(N) where N is the number of fields to be removed.",
         ),
     CommandSpec::new("hexists", 3, READONLY | FAST, (1, 1, 1), hexists)
@@ -75,7 +75,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "hash",
             "2.0.0",
-            "Determines whether a field exists in a hash.",
+            "Determine if a hash field exists",
             "O(1)",
         ),
     CommandSpec::new("hlen", 2, READONLY | FAST, (1, 1, 1), hlen)
@@ -83,7 +83,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "hash",
             "2.0.0",
-            "Returns the number of fields in a hash.",
+            "Get the number of fields in a hash",
             "O(1)",
         ),
     CommandSpec::new("hkeys", 2, READONLY, (1, 1, 1), hkeys)
@@ -91,7 +91,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "hash",
             "2.0.0",
-            "Returns all fields in a hash.",
+            "Get all the fields in a hash",
             "O(N) where N is the size of the hash.",
         ),
     CommandSpec::new("hvals", 2, READONLY, (1, 1, 1), hvals)
@@ -99,7 +99,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "hash",
             "2.0.0",
-            "Returns all values in a hash.",
+            "Get all the values in a hash",
             "O(N) where N is the size of the hash.",
         ),
     CommandSpec::new("hgetall", 2, READONLY, (1, 1, 1), hgetall)
@@ -107,7 +107,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "hash",
             "2.0.0",
-            "Returns all fields and values in a hash.",
+            "Get all the fields and values in a hash",
             "O(N) where N is the size of the hash.",
         ),
     CommandSpec::new("hincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), hincrby)
@@ -115,7 +115,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "hash",
             "2.0.0",
-            "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
+            "Increment the integer value of a hash field by the given number",
             "O(1)",
         ),
     CommandSpec::new(
@@ -129,15 +129,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     .doc(
         "hash",
         "2.6.0",
-        "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
-        "O(1)",
+        "Increment the float value of a hash field by the given amount",
+            "O(1)",
     ),
     CommandSpec::new("hstrlen", 3, READONLY | FAST, (1, 1, 1), hstrlen)
         .acl(acl::HASH)
         .doc(
             "hash",
             "3.2.0",
-            "Returns the length of the value of a field.",
+            "Get the length of the value of a hash field",
             "O(1)",
         ),
     CommandSpec::new("hrandfield", -2, READONLY, (1, 1, 1), hrandfield)
@@ -145,7 +145,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "hash",
             "6.2.0",
-            "Returns one or more random fields from a hash.",
+            "Get one or multiple random fields from a hash",
             "O(N) where N is the number of fields returned",
         ),
     CommandSpec::new("hscan", -3, READONLY, (1, 1, 1), hscan)
@@ -153,8 +153,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "hash",
             "2.8.0",
-            "Iterates over fields and values of a hash.",
-            "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+            "Incrementally iterate hash fields and associated values",
+            "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..",
         ),
 ];
 
@@ -301,29 +301,23 @@ pub(crate) fn parse_rand_count(arg: &[u8]) -> Result<i64, CmdError> {
 /// Write the `[cursor, [items...]]` scan reply.
 pub(crate) fn scan_reply(out: &mut ReplyWriter, cursor: u64, items: &[&[u8]]) {
     out.array(2);
-    out.bulk_int_u64(cursor);
+    bulk_u64(out, cursor);
     out.array(items.len());
     for it in items {
         out.bulk(it);
     }
 }
 
-/// `bulk` of an unsigned 64-bit number (scan cursors exceed `i64`).
-trait BulkU64 {
-    fn bulk_int_u64(&mut self, n: u64);
-}
-
-impl BulkU64 for ReplyWriter {
-    fn bulk_int_u64(&mut self, n: u64) {
-        let mut b = itoa::Buffer::new();
-        self.bulk(b.format(n).as_bytes());
-    }
+/// A bulk string of an unsigned 64-bit number (scan cursors exceed `i64`).
+fn bulk_u64(out: &mut ReplyWriter, n: u64) {
+    let mut b = itoa::Buffer::new();
+    out.bulk(b.format(n).as_bytes());
 }
 
 /// Set field/value pairs `argv[2..]` (HSET/HMSET). Returns the number of new
 /// fields.
 fn set_pairs(ctx: &mut Ctx<'_>, argv: &[&[u8]], name: &str) -> Result<i64, CmdError> {
-    if argv.len() % 2 != 0 {
+    if !argv.len().is_multiple_of(2) {
         return errf(format!(
             "ERR wrong number of arguments for '{name}' command"
         ));
@@ -513,25 +507,23 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let Some(incr) = LongDouble::parse(argv[3]) else {
-        return err(crate::error::NOT_FLOAT);
-    };
-    if !incr.is_finite() {
-        return err("ERR value is NaN or Infinity");
+    // The increment is validated before the key is looked up, as in Redis.
+    match LongDouble::parse(argv[3]) {
+        None => return err(crate::error::NOT_FLOAT),
+        Some(incr) if !incr.is_finite() => return err("ERR value is NaN or Infinity"),
+        Some(_) => {}
     }
     let server = ctx.server;
     let t: &Tunables = &server.keyspace.tunables;
-    let (key, field) = (argv[1], argv[2]);
+    let (key, field, incr) = (argv[1], argv[2], argv[3]);
     let s = with_hash_create(ctx.db(key), key, |h| {
-        let old = match h.get(field) {
-            Some(v) => match LongDouble::parse(v) {
-                Some(x) => x,
-                None => return err("ERR hash value is not a float"),
-            },
-            None => LongDouble::ZERO,
-        };
-        let Some(s) = old.add(incr).to_human_string() else {
-            return err("ERR increment would produce NaN or Infinity");
+        // The increment parsed above, so `NotFloat` is about the old value.
+        let s = match incr_by_float(h.get(field), incr) {
+            Ok(s) => s,
+            Err(IncrFloatError::NotFloat) => return err("ERR hash value is not a float"),
+            Err(IncrFloatError::NanOrInf) => {
+                return err("ERR increment would produce NaN or Infinity")
+            }
         };
         h.set(field, s.as_bytes(), t);
         Ok(s)

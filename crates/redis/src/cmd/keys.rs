@@ -18,107 +18,133 @@ use rand::Rng;
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("del", -2, WRITE, (1, -1, 1), del)
         .acl(acl::KEYSPACE)
-        .doc("generic", "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1)."),
+        .doc("generic", "1.0.0", "Delete a key", "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1)."),
     CommandSpec::new("unlink", -2, WRITE | FAST, (1, -1, 1), del)
         .acl(acl::KEYSPACE)
-        .doc("generic", "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of."),
+        .doc("generic", "4.0.0", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.", "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of."),
     CommandSpec::new("exists", -2, READONLY | FAST, (1, -1, 1), exists)
         .acl(acl::KEYSPACE)
-        .doc("generic", "1.0.0", "Determines whether one or more keys exist.", "O(N) where N is the number of keys to check."),
+        .doc("generic", "1.0.0", "Determine if a key exists", "O(N) where N is the number of keys to check."),
     CommandSpec::new("touch", -2, READONLY | FAST, (1, -1, 1), touch)
         .acl(acl::KEYSPACE)
-        .doc("generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "O(N) where N is the number of keys that will be touched."),
+        .doc("generic", "3.2.1", "Alters the last access time of a key(s). Returns the number of existing keys specified.", "O(N) where N is the number of keys that will be touched."),
     CommandSpec::new("type", 2, READONLY | FAST, (1, 1, 1), type_cmd)
         .acl(acl::KEYSPACE)
-        .doc("generic", "1.0.0", "Determines the type of value stored at a key.", "O(1)"),
+        .doc("generic", "1.0.0", "Determine the type stored at key", "O(1)"),
     CommandSpec::new("expire", -3, WRITE | FAST, (1, 1, 1), expire)
         .acl(acl::KEYSPACE)
-        .doc("generic", "1.0.0", "Sets the expiration time of a key in seconds.", "O(1)"),
+        .doc("generic", "1.0.0", "Set a key's time to live in seconds", "O(1)"),
     CommandSpec::new("pexpire", -3, WRITE | FAST, (1, 1, 1), pexpire)
         .acl(acl::KEYSPACE)
-        .doc("generic", "2.6.0", "Sets the expiration time of a key in milliseconds.", "O(1)"),
+        .doc("generic", "2.6.0", "Set a key's time to live in milliseconds", "O(1)"),
     CommandSpec::new("expireat", -3, WRITE | FAST, (1, 1, 1), expireat)
         .acl(acl::KEYSPACE)
-        .doc("generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", "O(1)"),
+        .doc("generic", "1.2.0", "Set the expiration for a key as a UNIX timestamp", "O(1)"),
     CommandSpec::new("pexpireat", -3, WRITE | FAST, (1, 1, 1), pexpireat)
         .acl(acl::KEYSPACE)
-        .doc("generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", "O(1)"),
+        .doc("generic", "2.6.0", "Set the expiration for a key as a UNIX timestamp specified in milliseconds", "O(1)"),
     CommandSpec::new("ttl", 2, READONLY | FAST, (1, 1, 1), ttl)
         .acl(acl::KEYSPACE)
-        .doc("generic", "1.0.0", "Returns the expiration time in seconds of a key.", "O(1)"),
+        .doc("generic", "1.0.0", "Get the time to live for a key in seconds", "O(1)"),
     CommandSpec::new("pttl", 2, READONLY | FAST, (1, 1, 1), pttl)
         .acl(acl::KEYSPACE)
-        .doc("generic", "2.6.0", "Returns the expiration time in milliseconds of a key.", "O(1)"),
+        .doc("generic", "2.6.0", "Get the time to live for a key in milliseconds", "O(1)"),
     CommandSpec::new("expiretime", 2, READONLY | FAST, (1, 1, 1), expiretime)
         .acl(acl::KEYSPACE)
-        .doc("generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", "O(1)"),
+        .doc("generic", "7.0.0", "Get the expiration Unix timestamp for a key", "O(1)"),
     CommandSpec::new("pexpiretime", 2, READONLY | FAST, (1, 1, 1), pexpiretime)
         .acl(acl::KEYSPACE)
-        .doc("generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", "O(1)"),
+        .doc("generic", "7.0.0", "Get the expiration Unix timestamp for a key in milliseconds", "O(1)"),
     CommandSpec::new("persist", 2, WRITE | FAST, (1, 1, 1), persist)
         .acl(acl::KEYSPACE)
-        .doc("generic", "2.2.0", "Removes the expiration time of a key.", "O(1)"),
+        .doc("generic", "2.2.0", "Remove the expiration from a key", "O(1)"),
     CommandSpec::new("keys", 2, READONLY | GLOBAL, (0, 0, 0), keys)
         .acl(acl::KEYSPACE | acl::DANGEROUS)
-        .doc("generic", "1.0.0", "Returns all key names that match a pattern.", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length."),
+        .doc("generic", "1.0.0", "Find all keys matching the given pattern", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length."),
     CommandSpec::new("scan", -2, READONLY | GLOBAL, (0, 0, 0), scan)
         .acl(acl::KEYSPACE)
-        .doc("generic", "2.8.0", "Iterates over the key names in the database.", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection."),
+        .doc("generic", "2.8.0", "Incrementally iterate the keys space", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection."),
     CommandSpec::new("randomkey", 1, READONLY | GLOBAL, (0, 0, 0), randomkey)
         .acl(acl::KEYSPACE)
-        .doc("generic", "1.0.0", "Returns a random key name from the database.", "O(1)"),
+        .doc("generic", "1.0.0", "Return a random key from the keyspace", "O(1)"),
     CommandSpec::new("rename", 3, WRITE, (1, 2, 1), rename)
         .acl(acl::KEYSPACE)
-        .doc("generic", "1.0.0", "Renames a key and overwrites the destination.", "O(1)"),
+        .doc("generic", "1.0.0", "Rename a key", "O(1)"),
     CommandSpec::new("renamenx", 3, WRITE | FAST, (1, 2, 1), renamenx)
         .acl(acl::KEYSPACE)
-        .doc("generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", "O(1)"),
+        .doc("generic", "1.0.0", "Rename a key, only if the new key does not exist", "O(1)"),
     CommandSpec::new("copy", -3, WRITE | DENYOOM, (1, 2, 1), copy)
         .acl(acl::KEYSPACE)
-        .doc("generic", "6.2.0", "Copies the value of a key to a new key.", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values."),
+        .doc("generic", "6.2.0", "Copy a key", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values."),
     CommandSpec::new("move", 3, WRITE | FAST, (1, 1, 1), move_cmd)
         .acl(acl::KEYSPACE)
-        .doc("generic", "1.0.0", "Moves a key to another database.", "O(1)"),
+        .doc("generic", "1.0.0", "Move a key to another database", "O(1)"),
     CommandSpec::new("swapdb", 3, WRITE | FAST | GLOBAL, (0, 0, 0), swapdb)
         .acl(acl::KEYSPACE | acl::DANGEROUS)
-        .doc("server", "4.0.0", "Swaps two Redis databases.", "O(N) where N is the count of clients watching or blocking on keys from both databases."),
+        .doc("server", "4.0.0", "Swaps two Redis databases", "O(N) where N is the count of clients watching or blocking on keys from both databases."),
     CommandSpec::new("dbsize", 1, READONLY | FAST | GLOBAL, (0, 0, 0), dbsize)
         .acl(acl::KEYSPACE)
-        .doc("server", "1.0.0", "Returns the number of keys in the database.", "O(1)"),
+        .doc("server", "1.0.0", "Return the number of keys in the selected database", "O(1)"),
     CommandSpec::new("flushdb", -1, WRITE | GLOBAL, (0, 0, 0), flushdb)
         .acl(acl::KEYSPACE | acl::DANGEROUS)
-        .doc("server", "1.0.0", "Remove all keys from the current database.", "O(N) where N is the number of keys in the selected database"),
+        .doc("server", "1.0.0", "Remove all keys from the current database", "O(N) where N is the number of keys in the selected database"),
     CommandSpec::new("flushall", -1, WRITE | GLOBAL, (0, 0, 0), flushall)
         .acl(acl::KEYSPACE | acl::DANGEROUS)
-        .doc("server", "1.0.0", "Removes all keys from all databases.", "O(N) where N is the total number of keys in all databases"),
+        .doc("server", "1.0.0", "Remove all keys from all databases", "O(N) where N is the total number of keys in all databases"),
     CommandSpec::new("sort", -2, WRITE | DENYOOM | GLOBAL, (1, 1, 1), sort)
         .keys_fn(sort_keys)
         .acl(acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS)
-        .doc("generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N)."),
+        .doc("generic", "1.0.0", "Sort the elements in a list, set or sorted set", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N)."),
     CommandSpec::new("sort_ro", -2, READONLY | GLOBAL, (1, 1, 1), sort_ro)
         .keys_fn(sort_ro_keys)
         .acl(acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS)
-        .doc("generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N)."),
+        .doc("generic", "7.0.0", "Sort the elements in a list, set or sorted set. Read-only variant of SORT.", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N)."),
     CommandSpec::container("object", -2, OBJECT_SUBS)
-        .doc("generic", "2.2.3", "A container for object introspection commands.", "Depends on subcommand."),
+        .doc("generic", "2.2.3", "A container for object introspection commands", "Depends on subcommand."),
 ];
 
 static OBJECT_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("encoding", 3, READONLY, (2, 2, 1), object_encoding)
-        .acl(acl::KEYSPACE)
-        .doc("generic", "2.2.3", "Returns the internal encoding of a Redis object.", "O(1)"),
+    // In the order redis-server lists them (COMMAND INFO, COMMAND DOCS).
     CommandSpec::new("freq", 3, READONLY, (2, 2, 1), object_freq)
         .acl(acl::KEYSPACE)
-        .doc("generic", "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", "O(1)"),
-    CommandSpec::new("idletime", 3, READONLY, (2, 2, 1), object_idletime)
+        .doc(
+            "generic",
+            "4.0.0",
+            "Get the logarithmic access frequency counter of a Redis object",
+            "O(1)",
+        ),
+    CommandSpec::new("encoding", 3, READONLY, (2, 2, 1), object_encoding)
         .acl(acl::KEYSPACE)
-        .doc("generic", "2.2.3", "Returns the time since the last access to a Redis object.", "O(1)"),
+        .doc(
+            "generic",
+            "2.2.3",
+            "Inspect the internal encoding of a Redis object",
+            "O(1)",
+        ),
     CommandSpec::new("refcount", 3, READONLY, (2, 2, 1), object_refcount)
         .acl(acl::KEYSPACE)
-        .doc("generic", "2.2.3", "Returns the reference count of a value of a key.", "O(1)"),
+        .doc(
+            "generic",
+            "2.2.3",
+            "Get the number of references to the value of the key",
+            "O(1)",
+        ),
+    CommandSpec::new("idletime", 3, READONLY, (2, 2, 1), object_idletime)
+        .acl(acl::KEYSPACE)
+        .doc(
+            "generic",
+            "2.2.3",
+            "Get the time since a Redis object was last accessed",
+            "O(1)",
+        ),
     CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), object_help)
         .acl(acl::KEYSPACE)
-        .doc("generic", "6.2.0", "Returns helpful text about the different subcommands.", "O(1)"),
+        .doc(
+            "generic",
+            "6.2.0",
+            "Show helpful text about the different subcommands",
+            "O(1)",
+        ),
 ];
 
 fn del(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
@@ -733,8 +759,7 @@ fn object_refcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         .load(std::sync::atomic::Ordering::Relaxed);
     let shared = match &e.value {
         Value::Str(s) => {
-            ferrocache_engine::types::string::parse_i64(s)
-                .is_some_and(|v| (0..10_000).contains(&v))
+            ferrocache_engine::types::string::parse_i64(s).is_some_and(|v| (0..10_000).contains(&v))
                 && (maxmemory == 0 || !lru_lfu)
         }
         _ => false,
@@ -780,38 +805,6 @@ fn object_help(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_parsing() {
-        assert_eq!(parse_cursor(b"0").ok(), Some(0));
-        assert_eq!(parse_cursor(b"").ok(), Some(0));
-        assert_eq!(parse_cursor(b"007").ok(), Some(7));
-        assert_eq!(parse_cursor(b"+7").ok(), Some(7));
-        assert_eq!(parse_cursor(b"-1").ok(), Some(u64::MAX));
-        assert!(parse_cursor(b"abc").is_err());
-        assert!(parse_cursor(b" 1").is_err());
-        assert!(parse_cursor(b"-").is_err());
-        assert!(parse_cursor(b"18446744073709551616").is_err());
-        assert_eq!(parse_cursor(b"18446744073709551615").ok(), Some(u64::MAX));
-    }
-
-    #[test]
-    fn expire_flag_conflicts() {
-        let p = |s: &str| {
-            let v: Vec<&[u8]> = s.split(' ').map(str::as_bytes).collect();
-            parse_expire_flags(&v)
-        };
-        assert!(p("expire k 1 nx xx").is_err());
-        assert!(p("expire k 1 gt lt").is_err());
-        assert!(p("expire k 1 nx gt").is_err());
-        assert_eq!(p("expire k 1 xx gt").ok(), Some(EXPIRE_XX | EXPIRE_GT));
-        assert!(p("expire k 1 bogus").is_err());
-    }
-}
-
 // ---- SORT ----------------------------------------------------------------------------
 
 /// SORT's keys: the sorted key and the last STORE destination (Redis
@@ -839,7 +832,6 @@ fn sort_keys(argv: &[&[u8]]) -> Vec<usize> {
 fn sort_ro_keys(_argv: &[&[u8]]) -> Vec<usize> {
     vec![1]
 }
-
 
 /// One element being sorted (Redis `redisSortObject`).
 struct SortItem {
@@ -897,7 +889,10 @@ fn sort_strtod(s: &[u8]) -> Option<f64> {
     if v.is_infinite() && !literal_inf {
         return None;
     }
-    let nonzero_digits = t.iter().take_while(|c| !matches!(c, b'e' | b'E')).any(|c| matches!(c, b'1'..=b'9'));
+    let nonzero_digits = t
+        .iter()
+        .take_while(|c| !matches!(c, b'e' | b'E'))
+        .any(|c| matches!(c, b'1'..=b'9'));
     if (v == 0.0 && nonzero_digits) || (v != 0.0 && v.abs() < f64::MIN_POSITIVE) {
         return None;
     }
@@ -1118,4 +1113,36 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], readonly: bool) -> CmdResult 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_parsing() {
+        assert_eq!(parse_cursor(b"0").ok(), Some(0));
+        assert_eq!(parse_cursor(b"").ok(), Some(0));
+        assert_eq!(parse_cursor(b"007").ok(), Some(7));
+        assert_eq!(parse_cursor(b"+7").ok(), Some(7));
+        assert_eq!(parse_cursor(b"-1").ok(), Some(u64::MAX));
+        assert!(parse_cursor(b"abc").is_err());
+        assert!(parse_cursor(b" 1").is_err());
+        assert!(parse_cursor(b"-").is_err());
+        assert!(parse_cursor(b"18446744073709551616").is_err());
+        assert_eq!(parse_cursor(b"18446744073709551615").ok(), Some(u64::MAX));
+    }
+
+    #[test]
+    fn expire_flag_conflicts() {
+        let p = |s: &str| {
+            let v: Vec<&[u8]> = s.split(' ').map(str::as_bytes).collect();
+            parse_expire_flags(&v)
+        };
+        assert!(p("expire k 1 nx xx").is_err());
+        assert!(p("expire k 1 gt lt").is_err());
+        assert!(p("expire k 1 nx gt").is_err());
+        assert_eq!(p("expire k 1 xx gt").ok(), Some(EXPIRE_XX | EXPIRE_GT));
+        assert!(p("expire k 1 bogus").is_err());
+    }
 }

@@ -288,6 +288,7 @@ pub fn after_command(
     elapsed: Duration,
 ) {
     let us = elapsed.as_micros() as u64;
+    let hot = server.config.hot();
     let failed = LAST_ERROR_AT.with(|c| {
         let t = c.take();
         t.is_some_and(|t| t.elapsed() <= elapsed)
@@ -305,7 +306,7 @@ pub fn after_command(
                 }
             }
         }
-        if server.hooks.latency_tracking.load(Ordering::Relaxed) {
+        if hot.latency_tracking.load(Ordering::Relaxed) {
             if let Some(s) = server.stats_for(i, sub) {
                 s.record_latency(us);
             }
@@ -313,14 +314,14 @@ pub fn after_command(
     }
 
     // Slow log.
-    let threshold = server.hooks.slowlog_slower_than.load(Ordering::Relaxed);
+    let threshold = hot.slowlog_log_slower_than.load(Ordering::Relaxed);
     if threshold >= 0 && us >= threshold as u64 && !spec.has(SKIP_SLOWLOG) {
         slowlog_push(server, client, top, argv, us);
     }
 
     // Latency monitor.
-    let lat_ms = server.hooks.latency_threshold_ms.load(Ordering::Relaxed);
-    if lat_ms > 0 && us / 1000 >= lat_ms {
+    let lat_ms = hot.latency_monitor_threshold.load(Ordering::Relaxed);
+    if lat_ms > 0 && us / 1000 >= lat_ms as u64 {
         let event = if spec.has(FAST) {
             "fast-command"
         } else {
@@ -340,17 +341,12 @@ pub fn after_command(
         feed_monitors(server, client, top, argv);
     }
 
-    // A CONFIG command may have changed what the hooks read.
-    if top.name == "config" {
-        server.hooks.refresh(&server.config);
-    }
-
     let tick = CMD_TICK.with(|t| {
         let n = t.get().wrapping_add(1);
         t.set(n);
         n
     });
-    if tick % 64 == 0 {
+    if tick.is_multiple_of(64) {
         server.sample_metrics();
     }
 }
@@ -374,7 +370,7 @@ const SLOWLOG_MAX_ARGC: usize = 32;
 const SLOWLOG_MAX_STRING: usize = 128;
 
 fn slowlog_push(server: &Server, client: &ClientState, top: &CommandSpec, argv: &[&[u8]], us: u64) {
-    let max_len = server.hooks.slowlog_max_len.load(Ordering::Relaxed);
+    let max_len = server.config.hot().slowlog_max_len.load(Ordering::Relaxed) as usize;
     let argc = argv.len().min(SLOWLOG_MAX_ARGC);
     let mut args = Vec::with_capacity(argc);
     for (i, a) in argv.iter().take(argc).enumerate() {
@@ -758,25 +754,26 @@ fn latency_graph(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let Some(ev) = lat.get(name.as_str()).filter(|e| !e.samples.is_empty()) else {
         return errf(format!("ERR No samples available for event '{name}'"));
     };
-    // A compact text graph: one line per sample, newest last.
-    let (t, ms) = ev.samples.back().copied().unwrap_or((0, 0));
+    // A compact text graph (not Redis's sparkline): one bar per sample,
+    // oldest first, scaled to the highest sample.
     let now = ferrocache_engine::clock::now_ms() / 1000;
+    let high = ev.samples.iter().map(|x| x.1).max().unwrap_or(0);
+    let low = ev.samples.iter().map(|x| x.1).min().unwrap_or(0);
     let mut s = format!(
-        "{name} - high {} ms, low {} ms (all time high {} ms)\n",
-        ev.samples.iter().map(|x| x.1).max().unwrap_or(0),
-        ev.samples.iter().map(|x| x.1).min().unwrap_or(0),
+        "{name} - high {high} ms, low {low} ms (all time high {} ms)\n",
         ev.max
     );
     s.push_str(&"-".repeat(80));
     s.push('\n');
-    for &(st, sms) in &ev.samples {
+    for &(at, ms) in &ev.samples {
+        let width = (ms * 60).checked_div(high).unwrap_or(0) as usize;
         s.push_str(&format!(
-            "{:>6}s ago {}\n",
-            now.saturating_sub(st),
-            "#".repeat((sms as usize).min(60))
+            "{:>6}s ago {:>6} ms {}\n",
+            now.saturating_sub(at),
+            ms,
+            "#".repeat(width.max(1))
         ));
     }
-    let _ = (t, ms);
     ctx.out.verbatim("txt", s.as_bytes());
     Ok(())
 }
@@ -813,6 +810,9 @@ fn latency_doctor(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 
 /// LATENCY HISTOGRAM [command ...]: per command, its calls and a cumulative
 /// histogram keyed by power-of-two microsecond bounds.
+/// (command full name, calls, cumulative histogram).
+type HistogramRow = (String, u64, Vec<(u64, u64)>);
+
 fn latency_histogram(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let table = crate::table::table();
@@ -822,7 +822,7 @@ fn latency_histogram(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             .iter()
             .any(|a| a.eq_ignore_ascii_case(name.as_bytes()))
     };
-    let mut rows: Vec<(String, u64, Vec<(u64, u64)>)> = Vec::new();
+    let mut rows: Vec<HistogramRow> = Vec::new();
     let mut collect = |name: String, s: Option<&crate::server::CommandStats>| {
         let Some(s) = s else { return };
         let calls = s.calls.load(Ordering::Relaxed);
@@ -975,7 +975,7 @@ fn memory_stats(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     };
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let out = &mut *ctx.out;
-    out.map(26 + dbs.len());
+    out.map(27 + dbs.len());
     let int = |out: &mut ferrocache_protocol::ReplyWriter, k: &str, v: usize| {
         out.bulk(k.as_bytes());
         out.int(v as i64);
@@ -1002,11 +1002,7 @@ fn memory_stats(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     int(
         out,
         "keys.bytes-per-key",
-        if keys == 0 {
-            0
-        } else {
-            used.saturating_sub(startup) / keys
-        },
+        used.saturating_sub(startup).checked_div(keys).unwrap_or(0),
     );
     int(out, "dataset.bytes", dataset);
     out.bulk(b"dataset.percentage");

@@ -30,7 +30,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "1.0.0",
-            "Adds one or more members to a set. Creates the key if it doesn't exist.",
+            "Add one or more members to a set",
             "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
         ),
     CommandSpec::new("srem", -3, WRITE | FAST, (1, 1, 1), srem)
@@ -38,7 +38,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "1.0.0",
-            "Removes one or more members from a set. Deletes the set if the last member was removed.",
+            "Remove one or more members from a set",
             "O(N) where N is the number of members to be removed.",
         ),
     CommandSpec::new("smembers", 2, READONLY, (1, 1, 1), smembers)
@@ -46,7 +46,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "1.0.0",
-            "Returns all members of a set.",
+            "Get all the members in a set",
             "O(N) where N is the set cardinality.",
         ),
     CommandSpec::new("sismember", 3, READONLY | FAST, (1, 1, 1), sismember)
@@ -54,7 +54,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "1.0.0",
-            "Determines whether a member belongs to a set.",
+            "Determine if a given value is a member of a set",
             "O(1)",
         ),
     CommandSpec::new("smismember", -3, READONLY | FAST, (1, 1, 1), smismember)
@@ -62,7 +62,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "6.2.0",
-            "Determines whether multiple members belong to a set.",
+            "Returns the membership associated with the given elements for a set",
             "O(N) where N is the number of elements being checked for membership",
         ),
     CommandSpec::new("scard", 2, READONLY | FAST, (1, 1, 1), scard)
@@ -70,7 +70,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "1.0.0",
-            "Returns the number of members in a set.",
+            "Get the number of members in a set",
             "O(1)",
         ),
     CommandSpec::new("spop", -2, WRITE | FAST, (1, 1, 1), spop)
@@ -78,7 +78,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "1.0.0",
-            "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
+            "Remove and return one or multiple random members from a set",
             "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
         ),
     CommandSpec::new("srandmember", -2, READONLY, (1, 1, 1), srandmember)
@@ -94,7 +94,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "1.0.0",
-            "Moves a member from one set to another.",
+            "Move a member from one set to another",
             "O(1)",
         ),
     CommandSpec::new("sinter", -2, READONLY, (1, -1, 1), sinter)
@@ -102,7 +102,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "1.0.0",
-            "Returns the intersect of multiple sets.",
+            "Intersect multiple sets",
             "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
         ),
     CommandSpec::new("sinterstore", -3, WRITE | DENYOOM, (1, -1, 1), sinterstore)
@@ -110,7 +110,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "1.0.0",
-            "Stores the intersect of multiple sets in a key.",
+            "Intersect multiple sets and store the resulting set in a key",
             "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
         ),
     CommandSpec::new("sintercard", -3, READONLY, (0, 0, 0), sintercard)
@@ -119,7 +119,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "7.0.0",
-            "Returns the number of members of the intersect of multiple sets.",
+            "Intersect multiple sets and return the cardinality of the result",
             "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
         ),
     CommandSpec::new("sunion", -2, READONLY, (1, -1, 1), sunion)
@@ -127,7 +127,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "1.0.0",
-            "Returns the union of multiple sets.",
+            "Add multiple sets",
             "O(N) where N is the total number of elements in all given sets.",
         ),
     CommandSpec::new("sunionstore", -3, WRITE | DENYOOM, (1, -1, 1), sunionstore)
@@ -135,7 +135,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "1.0.0",
-            "Stores the union of multiple sets in a key.",
+            "Add multiple sets and store the resulting set in a key",
             "O(N) where N is the total number of elements in all given sets.",
         ),
     CommandSpec::new("sdiff", -2, READONLY, (1, -1, 1), sdiff)
@@ -143,7 +143,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "1.0.0",
-            "Returns the difference of multiple sets.",
+            "Subtract multiple sets",
             "O(N) where N is the total number of elements in all given sets.",
         ),
     CommandSpec::new("sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), sdiffstore)
@@ -151,7 +151,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "1.0.0",
-            "Stores the difference of multiple sets in a key.",
+            "Subtract multiple sets and store the resulting set in a key",
             "O(N) where N is the total number of elements in all given sets.",
         ),
     CommandSpec::new("sscan", -3, READONLY, (1, 1, 1), sscan)
@@ -159,8 +159,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc(
             "set",
             "2.8.0",
-            "Iterates over members of a set.",
-            "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+            "Incrementally iterate Set elements",
+            "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..",
         ),
 ];
 
@@ -703,7 +703,7 @@ fn difference(ctx: &mut Ctx<'_>, keys: &[&[u8]], t: &Tunables) -> Result<SetValu
     if algo_one_work <= algo_two_work {
         // Algorithm 1: each member of the first set not in any other
         // (others by decreasing size, to find duplicates sooner).
-        others.sort_by(|a, b| b.0.cmp(&a.0));
+        others.sort_by_key(|&(n, _)| std::cmp::Reverse(n));
         let mut candidates: Vec<Blob> = match peek_set(ctx.db(first), first) {
             Some(s) => s.iter().map(|m| m.to_blob()).collect(),
             None => return Ok(result),

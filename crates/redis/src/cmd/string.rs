@@ -15,70 +15,70 @@ use ferrocache_engine::{Blob, Value};
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("get", 2, READONLY | FAST, (1, 1, 1), get)
         .acl(acl::STRING)
-        .doc("string", "1.0.0", "Returns the string value of a key.", "O(1)"),
+        .doc("string", "1.0.0", "Get the value of a key", "O(1)"),
     CommandSpec::new("set", -3, WRITE | DENYOOM, (1, 1, 1), set)
         .acl(acl::STRING)
-        .doc("string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", "O(1)"),
+        .doc("string", "1.0.0", "Set the string value of a key", "O(1)"),
     CommandSpec::new("setnx", 3, WRITE | DENYOOM | FAST, (1, 1, 1), setnx)
         .acl(acl::STRING)
-        .doc("string", "1.0.0", "Set the string value of a key only when the key doesn't exist.", "O(1)"),
+        .doc("string", "1.0.0", "Set the value of a key, only if the key does not exist", "O(1)"),
     CommandSpec::new("setex", 4, WRITE | DENYOOM, (1, 1, 1), setex)
         .acl(acl::STRING)
-        .doc("string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", "O(1)"),
+        .doc("string", "2.0.0", "Set the value and expiration of a key", "O(1)"),
     CommandSpec::new("psetex", 4, WRITE | DENYOOM, (1, 1, 1), psetex)
         .acl(acl::STRING)
-        .doc("string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", "O(1)"),
+        .doc("string", "2.6.0", "Set the value and expiration in milliseconds of a key", "O(1)"),
     CommandSpec::new("getset", 3, WRITE | DENYOOM | FAST, (1, 1, 1), getset)
         .acl(acl::STRING)
-        .doc("string", "1.0.0", "Returns the previous string value of a key after setting it to a new value.", "O(1)"),
+        .doc("string", "1.0.0", "Set the string value of a key and return its old value", "O(1)"),
     CommandSpec::new("getdel", 2, WRITE | FAST, (1, 1, 1), getdel)
         .acl(acl::STRING)
-        .doc("string", "6.2.0", "Returns the string value of a key after deleting the key.", "O(1)"),
+        .doc("string", "6.2.0", "Get the value of a key and delete the key", "O(1)"),
     CommandSpec::new("getex", -2, WRITE | FAST, (1, 1, 1), getex)
         .acl(acl::STRING)
-        .doc("string", "6.2.0", "Returns the string value of a key after setting its expiration time.", "O(1)"),
+        .doc("string", "6.2.0", "Get the value of a key and optionally set its expiration", "O(1)"),
     CommandSpec::new("mget", -2, READONLY | FAST, (1, -1, 1), mget)
         .acl(acl::STRING)
-        .doc("string", "1.0.0", "Atomically returns the string values of one or more keys.", "O(N) where N is the number of keys to retrieve."),
+        .doc("string", "1.0.0", "Get the values of all the given keys", "O(N) where N is the number of keys to retrieve."),
     CommandSpec::new("mset", -3, WRITE | DENYOOM, (1, -1, 2), mset)
         .acl(acl::STRING)
-        .doc("string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.", "O(N) where N is the number of keys to set."),
+        .doc("string", "1.0.1", "Set multiple keys to multiple values", "O(N) where N is the number of keys to set."),
     CommandSpec::new("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), msetnx)
         .acl(acl::STRING)
-        .doc("string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "O(N) where N is the number of keys to set."),
+        .doc("string", "1.0.1", "Set multiple keys to multiple values, only if none of the keys exist", "O(N) where N is the number of keys to set."),
     CommandSpec::new("append", 3, WRITE | DENYOOM | FAST, (1, 1, 1), append)
         .acl(acl::STRING)
-        .doc("string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation."),
+        .doc("string", "2.0.0", "Append a value to a key", "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation."),
     CommandSpec::new("strlen", 2, READONLY | FAST, (1, 1, 1), strlen)
         .acl(acl::STRING)
-        .doc("string", "2.2.0", "Returns the length of a string value.", "O(1)"),
+        .doc("string", "2.2.0", "Get the length of the value stored in a key", "O(1)"),
     CommandSpec::new("incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), incr)
         .acl(acl::STRING)
-        .doc("string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "O(1)"),
+        .doc("string", "1.0.0", "Increment the integer value of a key by one", "O(1)"),
     CommandSpec::new("decr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), decr)
         .acl(acl::STRING)
-        .doc("string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "O(1)"),
+        .doc("string", "1.0.0", "Decrement the integer value of a key by one", "O(1)"),
     CommandSpec::new("incrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), incrby)
         .acl(acl::STRING)
-        .doc("string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "O(1)"),
+        .doc("string", "1.0.0", "Increment the integer value of a key by the given amount", "O(1)"),
     CommandSpec::new("decrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), decrby)
         .acl(acl::STRING)
-        .doc("string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", "O(1)"),
+        .doc("string", "1.0.0", "Decrement the integer value of a key by the given number", "O(1)"),
     CommandSpec::new("incrbyfloat", 3, WRITE | DENYOOM | FAST, (1, 1, 1), incrbyfloat)
         .acl(acl::STRING)
-        .doc("string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "O(1)"),
+        .doc("string", "2.6.0", "Increment the float value of a key by the given amount", "O(1)"),
     CommandSpec::new("getrange", 4, READONLY, (1, 1, 1), getrange)
         .acl(acl::STRING)
-        .doc("string", "2.4.0", "Returns a substring of the string stored at a key.", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings."),
+        .doc("string", "2.4.0", "Get a substring of the string stored at a key", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings."),
     CommandSpec::new("substr", 4, READONLY, (1, 1, 1), getrange)
         .acl(acl::STRING)
-        .doc("string", "1.0.0", "Returns a substring from a string value.", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings."),
+        .doc("string", "1.0.0", "Get a substring of the string stored at a key", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings."),
     CommandSpec::new("setrange", 4, WRITE | DENYOOM, (1, 1, 1), setrange)
         .acl(acl::STRING)
-        .doc("string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument."),
+        .doc("string", "2.2.0", "Overwrite part of a string at key starting at the specified offset", "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument."),
     CommandSpec::new("lcs", -3, READONLY, (1, 2, 1), lcs)
         .acl(acl::STRING)
-        .doc("string", "7.0.0", "Finds the longest common substring.", "O(N*M) where N and M are the lengths of s1 and s2, respectively"),
+        .doc("string", "7.0.0", "Find longest common substring", "O(N*M) where N and M are the lengths of s1 and s2, respectively"),
 ];
 
 fn get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
@@ -317,7 +317,8 @@ fn mget(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn mset_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
-    if argv.len() % 2 == 0 {
+    // An even argc means a key without a value.
+    if argv.len() % 2 != 1 {
         let name = if nx { "msetnx" } else { "mset" };
         return errf(format!(
             "ERR wrong number of arguments for '{name}' command"
@@ -332,8 +333,7 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
         }
     }
     for pair in argv[1..].chunks_exact(2) {
-        ctx.db(pair[0])
-            .set(pair[0], Value::Str(Blob::new(pair[1])));
+        ctx.db(pair[0]).set(pair[0], Value::Str(Blob::new(pair[1])));
     }
     if nx {
         ctx.out.int(1);
@@ -758,7 +758,10 @@ mod tests {
         assert!(expire_ms(b"-1", F_PX, 1000, "set").is_err());
         assert!(expire_ms(b"9223372036854775807", F_EX, 1000, "set").is_err());
         assert!(expire_ms(b"9223372036854775807", F_PX, 1000, "set").is_err());
-        assert_eq!(expire_ms(b"9223372036854775807", F_PXAT, 1000, "set").ok(), Some(i64::MAX as u64));
+        assert_eq!(
+            expire_ms(b"9223372036854775807", F_PXAT, 1000, "set").ok(),
+            Some(i64::MAX as u64)
+        );
         assert_eq!(expire_ms(b"2", F_EX, 1000, "set").ok(), Some(3000));
         assert!(expire_ms(b"x", F_EX, 1000, "set").is_err());
     }

@@ -214,7 +214,9 @@ fn strtod_full(arg: &[u8]) -> Option<f64> {
     let start = arg
         .iter()
         .position(|&c| !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))?;
-    let s = std::str::from_utf8(&arg[start..]).ok()?.to_ascii_lowercase();
+    let s = std::str::from_utf8(&arg[start..])
+        .ok()?
+        .to_ascii_lowercase();
     let v = match s.trim_start_matches(['+', '-']) {
         "inf" | "infinity" => {
             if s.starts_with('-') {
@@ -334,10 +336,104 @@ impl<'a> LexRange<'a> {
         }
     }
 
-    fn ranks(&self, z: &ZSetValue) -> (usize, usize) {
-        let lo = z.partition_point(|_, m| !self.gte_min(m));
-        let hi = z.partition_point(|_, m| self.lte_max(m));
-        (lo, hi.max(lo))
+    /// `sdscmplex(min, max)`: `-` sorts before every string, `+` after.
+    fn bounds_cross(&self) -> bool {
+        use std::cmp::Ordering::*;
+        let (cmp, ex) = match (self.min, self.max) {
+            (Lex::Min, Lex::Min) | (Lex::Max, Lex::Max) => (Equal, true),
+            (Lex::Min, _) | (_, Lex::Max) => (Less, false),
+            (Lex::Max, _) | (_, Lex::Min) => (Greater, false),
+            (Lex::Incl(a) | Lex::Excl(a), Lex::Incl(b) | Lex::Excl(b)) => (
+                a.cmp(b),
+                matches!(self.min, Lex::Excl(_)) || matches!(self.max, Lex::Excl(_)),
+            ),
+        };
+        cmp == Greater || (cmp == Equal && ex)
+    }
+
+    /// ZRANGE BYLEX selection. For the compact encoding, LIMIT's offset is
+    /// skipped without looking at the elements and the walk then continues
+    /// while in range, as Redis's listpack loop does (which only differs
+    /// from the rank arithmetic when scores are unequal).
+    fn select(&self, z: &ZSetValue, rev: bool, offset: i64, limit: i64) -> Selection {
+        let (lo, hi) = self.ranks(z, rev);
+        let n = z.len();
+        if z.encoding() != "listpack" || lo == hi {
+            return Selection::by_ranks(n, lo, hi, rev, offset, limit);
+        }
+        if offset < 0 || (offset > 0 && offset as u64 >= n as u64) {
+            return Selection::EMPTY;
+        }
+        let offset = offset as usize;
+        let start = if rev {
+            match (hi - 1).checked_sub(offset) {
+                Some(s) => s,
+                None => return Selection::EMPTY,
+            }
+        } else if lo + offset < n {
+            lo + offset
+        } else {
+            return Selection::EMPTY;
+        };
+        let walk = z.iter_from(start, rev);
+        let mut count = if rev {
+            walk.take_while(|(m, _)| self.gte_min(m)).count()
+        } else {
+            walk.take_while(|(m, _)| self.lte_max(m)).count()
+        };
+        if limit >= 0 {
+            count = count.min(limit as usize);
+        }
+        Selection { start, count, rev }
+    }
+
+    /// Half-open rank interval of the elements in range, seen from the end
+    /// a walk starts at (`rev`: from the highest).
+    ///
+    /// Lex ranges are only meaningful when all scores are equal. For the
+    /// compact encoding this reproduces Redis's listpack scans exactly even
+    /// when they are not (first element at or above min, then onwards while
+    /// at or below max; mirrored for `rev`), at O(n) for n ≤ 128. The large
+    /// encoding uses two O(log n) partition points, which is what Redis's
+    /// skiplist descent computes when scores are equal (and Redis's own
+    /// answer for unequal scores depends on random node levels).
+    fn ranks(&self, z: &ZSetValue, rev: bool) -> (usize, usize) {
+        if z.encoding() != "listpack" {
+            let lo = z.partition_point(|_, m| !self.gte_min(m));
+            let hi = z.partition_point(|_, m| self.lte_max(m));
+            return (lo, hi.max(lo));
+        }
+        let n = z.len();
+        let (Some((first, _)), Some((last, _))) =
+            (z.get_by_rank(0), z.get_by_rank(n.wrapping_sub(1)))
+        else {
+            return (0, 0);
+        };
+        if self.bounds_cross() || !self.gte_min(last) || !self.lte_max(first) {
+            return (0, 0);
+        }
+        if rev {
+            let mut it = z.iter_from(n - 1, true).enumerate();
+            let Some((i, (m, _))) = it.find(|(_, (m, _))| self.lte_max(m)) else {
+                return (0, 0);
+            };
+            if !self.gte_min(m) {
+                return (0, 0);
+            }
+            let hi = n - i;
+            let more = it.take_while(|(_, (m, _))| self.gte_min(m)).count();
+            (hi - 1 - more, hi)
+        } else {
+            let mut it = z.iter().enumerate();
+            let Some((lo, (m, _))) = it.find(|(_, (m, _))| self.gte_min(m)) else {
+                return (0, 0);
+            };
+            if !self.lte_max(m) {
+                return (0, 0);
+            }
+            let more = it.take_while(|(_, (m, _))| self.lte_max(m)).count();
+            (lo, lo + 1 + more)
+        }
     }
 }
 
@@ -399,13 +495,13 @@ fn zadd_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], mut incr: bool) -> CmdResult 
         idx += 1;
     }
     let pairs = &argv[idx.min(argv.len())..];
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    if pairs.is_empty() || !pairs.chunks_exact(2).remainder().is_empty() {
         return err(SYNTAX);
     }
     if nx && xx {
         return err("ERR XX and NX options at the same time are not compatible");
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    if (nx && (gt || lt)) || (gt && lt) {
         return err("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if incr && pairs.len() > 2 {
@@ -563,7 +659,7 @@ fn zlexcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let range = LexRange::parse(argv[2], argv[3])?;
     let (db, out) = ctx.db_out(argv[1]);
     let n = zread(db, argv[1])?.map_or(0, |z| {
-        let (lo, hi) = range.ranks(z);
+        let (lo, hi) = range.ranks(z, false);
         hi - lo
     });
     out.int(n as i64);
@@ -650,8 +746,16 @@ impl Selection {
     /// `genericZrangebyrankCommand` sanitizes it.
     fn by_index(len: usize, start: i64, end: i64, rev: bool) -> Selection {
         let llen = len as i64;
-        let mut start = if start < 0 { llen.saturating_add(start) } else { start };
-        let mut end = if end < 0 { llen.saturating_add(end) } else { end };
+        let mut start = if start < 0 {
+            llen.saturating_add(start)
+        } else {
+            start
+        };
+        let mut end = if end < 0 {
+            llen.saturating_add(end)
+        } else {
+            end
+        };
         if start < 0 {
             start = 0;
         }
@@ -762,7 +866,9 @@ fn zrange_generic(
     let rev = rev.unwrap_or(false);
     let rtype = rtype.unwrap_or(RangeType::Rank);
     if limit != -1 && rtype == RangeType::Rank {
-        return err("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX");
+        return err(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        );
     }
     if withscores && rtype == RangeType::Lex {
         return err("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
@@ -786,10 +892,7 @@ fn zrange_generic(
             let (lo, hi) = r.ranks(z);
             Selection::by_ranks(z.len(), lo, hi, rev, offset, limit)
         }
-        Parsed::Lex(r) => {
-            let (lo, hi) = r.ranks(z);
-            Selection::by_ranks(z.len(), lo, hi, rev, offset, limit)
-        }
+        Parsed::Lex(r) => r.select(z, rev, offset, limit),
     };
 
     if store {
@@ -844,11 +947,15 @@ fn zremrangebyscore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 fn zremrangebylex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let range = LexRange::parse(argv[2], argv[3])?;
-    zremrange(ctx, argv[1], |z| range.ranks(z))
+    zremrange(ctx, argv[1], |z| range.ranks(z, false))
 }
 
 /// Remove the half-open rank interval `ranks(z)` from the set at `key`.
-fn zremrange(ctx: &mut Ctx<'_>, key: &[u8], ranks: impl Fn(&ZSetValue) -> (usize, usize)) -> CmdResult {
+fn zremrange(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    ranks: impl Fn(&ZSetValue) -> (usize, usize),
+) -> CmdResult {
     let db = ctx.db(key);
     let Some(z) = zwrite(db, key)? else {
         ctx.out.int(0);
@@ -1045,9 +1152,10 @@ fn zrandmember(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     let count = l as usize;
     if count >= size {
-        // The whole set, in order (Redis iterates the set).
+        // The whole set, highest first (Redis's `zuiNext` walks sorted sets
+        // from the tail).
         header(out, size);
-        for (m, s) in z.iter() {
+        for (m, s) in z.iter_from(size - 1, true) {
             emit(out, m, s);
         }
         return Ok(());
@@ -1364,7 +1472,11 @@ fn setop_generic(
     };
 
     if card_only {
-        let n = if limit > 0 { result.len().min(limit) } else { result.len() };
+        let n = if limit > 0 {
+            result.len().min(limit)
+        } else {
+            result.len()
+        };
         ctx.out.int(n as i64);
         return Ok(());
     }
@@ -1373,16 +1485,16 @@ fn setop_generic(
         store_result(ctx, dst, result, lim);
         return Ok(());
     }
-    // Sorting is all that is needed for the reply: build the compact form
-    // whatever the size.
-    let z = ZSetValue::from_entries(
-        result,
-        ZLimits {
-            entries: usize::MAX,
-            value: usize::MAX,
-        },
-    );
-    reply_pairs(ctx.out, z.iter(), withscores);
+    // The reply only needs the order (Redis replies from its temporary
+    // skiplist, so a -0 score stays -0 here).
+    let mut result = result;
+    result.sort_unstable_by(|a, b| {
+        a.0.partial_cmp(&b.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.1.cmp(&b.1))
+    });
+    let it = result.iter().map(|(s, m)| (m.as_slice(), *s));
+    reply_pairs(ctx.out, it, withscores);
     Ok(())
 }
 
