@@ -1,5 +1,6 @@
 //! The `ferrocache` binary: `ferrocache redis [redis.conf] [--option value…]`
-//! runs a Redis-compatible node.
+//! runs a Redis-compatible node; `ferrocache memcached [-p 11211 -m 64 …]`
+//! runs a memcached-compatible node with memcached's own command line.
 
 use anyhow::{bail, Context, Result};
 use ferrocache_engine::memory::CountingAlloc;
@@ -13,6 +14,9 @@ const USAGE: &str = "usage: ferrocache <command> [options]
 commands:
   redis [redis.conf] [--name value ...]   run a Redis-compatible node
                                           (options as redis-server's; --threads N)
+  memcached [-p port -l addr -m MB -c conns -t threads -I size -v]
+                                          run a memcached-compatible node
+                                          (options as memcached's; --help)
   version                                 print the version
 ";
 
@@ -24,6 +28,7 @@ fn main() -> Result<()> {
     };
     match cmd.as_str() {
         "redis" => run_redis(&args[1..]),
+        "memcached" => run_memcached(&args[1..]),
         "version" | "--version" | "-v" => {
             println!("ferrocache {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -54,14 +59,13 @@ fn threads_configured(args: &[String]) -> bool {
 
 fn run_redis(args: &[String]) -> Result<()> {
     // Default: one worker thread (and keyspace shard) per core.
-    let mut args = args.to_vec();
-    if !threads_configured(&args) {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        args.push("--threads".into());
-        args.push(cores.to_string());
-    }
+    let threads = if threads_configured(args) {
+        None
+    } else {
+        Some(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+    };
     let config =
-        ferrocache_redis::config::Config::from_args(&args).context("invalid configuration")?;
+        ferrocache_redis::config::Config::from_args(args).context("invalid configuration")?;
     let level = config.get("loglevel").unwrap_or_else(|| "notice".into());
     let logfile = config.get("logfile").unwrap_or_default();
     ferrocache_server::log::init(&level, &logfile)
@@ -75,9 +79,39 @@ fn run_redis(args: &[String]) -> Result<()> {
             std::process::id()
         ),
     );
-    let node = ferrocache_server::run_redis(config).context("could not start the Redis node")?;
+    let node = ferrocache_server::run_redis(config, threads).context("could not start the Redis node")?;
     for a in &node.addrs {
         log(Level::Notice, &format!("Ready to accept connections tcp {a}"));
+    }
+    node.wait();
+    Ok(())
+}
+
+fn run_memcached(args: &[String]) -> Result<()> {
+    use ferrocache_memcached::settings::{ArgError, HELP};
+    let settings = match ferrocache_memcached::Settings::from_args(args) {
+        Ok(s) => s,
+        Err(ArgError::Help) => {
+            print!("{HELP}");
+            return Ok(());
+        }
+        Err(e) => bail!("{e}"),
+    };
+    let level = match settings.verbose {
+        0 => "notice",
+        1 => "verbose",
+        _ => "debug",
+    };
+    ferrocache_server::log::init(level, "").context("cannot start logging")?;
+    if let Some(p) = &settings.pidfile {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .with_context(|| format!("cannot write pidfile '{p}'"))?;
+    }
+    let node = ferrocache_server::run_memcached(settings)
+        .context("could not start the memcached node")?;
+    use ferrocache_server::log::{log, Level};
+    for a in &node.addrs {
+        log(Level::Verbose, &format!("memcached node listening on {a}"));
     }
     node.wait();
     Ok(())

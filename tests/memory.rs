@@ -469,3 +469,32 @@ fn info_memory_has_redis_fields_in_order() {
     let peak = c.info_field("memory", "used_memory_peak");
     assert!(peak >= c.used_memory() / 2);
 }
+
+/// Lowering `maxmemory` at run time: the cron evicts down to the new limit
+/// without waiting for a write (Redis evicts right in CONFIG SET).
+#[test]
+fn lowering_maxmemory_evicts_in_the_background() {
+    let node = start_ferrocache(&["--threads", "2", "--maxmemory-policy", "allkeys-lru"]);
+    let mut c = Conn::new(&node);
+    let value = vec![b'c'; 1000];
+    for b in 0..30 {
+        c.pipeline(&set_cmds("k:", b * 1000..(b + 1) * 1000, &value));
+    }
+    assert!(c.used_memory() > 30_000_000);
+    assert_eq!(c.evicted(), 0);
+    assert_eq!(c.call(&["CONFIG", "SET", "maxmemory", "10mb"]), "+OK\r\n");
+    // INFO itself allocates a few KB while it measures.
+    let limit = 10 * 1024 * 1024 + 64 * 1024;
+    let start = Instant::now();
+    while c.used_memory() > limit {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "still at {} bytes",
+            c.used_memory()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let evicted = c.evicted();
+    assert!(evicted > 15_000, "evicted {evicted}");
+    assert_eq!(c.dbsize() + evicted, 30_000);
+}

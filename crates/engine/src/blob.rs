@@ -82,6 +82,17 @@ impl Blob {
     pub fn is_inline(&self) -> bool {
         matches!(self.0, Repr::Inline { .. })
     }
+
+    /// The bytes, writable in place (the length cannot change). SETBIT,
+    /// BITFIELD and PFADD on a dense HyperLogLog flip bits inside values of
+    /// up to hundreds of megabytes; going through `into_vec`/`from_vec` for
+    /// each would be free for heap blobs but needless churn for inline ones.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        match &mut self.0 {
+            Repr::Inline { len, data } => &mut data[..usize::from(*len)],
+            Repr::Heap(b) => b,
+        }
+    }
 }
 
 impl Default for Blob {

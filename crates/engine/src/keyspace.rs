@@ -102,6 +102,9 @@ pub struct Tunables {
     pub list_max_listpack_size: std::sync::atomic::AtomicI64,
     pub list_compress_depth: AtomicUsize,
     pub active_expire_effort: AtomicU32,
+    /// `maxmemory-eviction-tenacity` (0..=100): how long one command may
+    /// spend evicting (see `ferrocache_redis::evict`).
+    pub maxmemory_eviction_tenacity: AtomicU32,
 }
 
 impl Default for Tunables {
@@ -120,6 +123,7 @@ impl Default for Tunables {
             list_max_listpack_size: std::sync::atomic::AtomicI64::new(-2),
             list_compress_depth: AtomicUsize::new(0),
             active_expire_effort: AtomicU32::new(1),
+            maxmemory_eviction_tenacity: AtomicU32::new(10),
         }
     }
 }
@@ -191,7 +195,7 @@ impl Tunables {
             if old == 0 {
                 return ((now & 0xffff) << 8) | LFU_INIT_VAL;
             }
-            let (ldt, mut counter) = (old >> 8, old & 0xff);
+            let (ldt, mut counter) = ((old >> 8) & 0xffff, old & 0xff);
             // Decay.
             let decay = self.lfu_decay_time.load(Ordering::Relaxed);
             let elapsed = if now >= ldt {
@@ -220,7 +224,7 @@ impl Tunables {
     /// LFU counter after decay, without incrementing (OBJECT FREQ, eviction).
     pub fn lfu_counter(&self, access: u32) -> u32 {
         let now = lfu_minutes();
-        let ldt = access >> 8;
+        let ldt = (access >> 8) & 0xffff;
         let counter = access & 0xff;
         let decay = self.lfu_decay_time.load(Ordering::Relaxed);
         if decay == 0 {
@@ -519,11 +523,12 @@ impl Keyspace {
     /// One run of Redis's slow active expire cycle (`activeExpireCycle`).
     ///
     /// For every database of every shard (resuming at `cursor`), repeatedly
-    /// sample `20 + 5 × (effort-1)` keys that have a TTL and delete the
-    /// expired ones, until the share expired in a sample falls to
-    /// `10 − (effort-1)`% or less, which means few expired keys are left
-    /// there. Stops once `budget` is used; the cursor then points where to
-    /// resume.
+    /// check the next `20 + 5 × (effort-1)` keys that have a TTL (each
+    /// database sweeps its TTL records, kept in random order, from its own
+    /// cursor: see `Db::active_expire_step`) and delete the expired ones,
+    /// until the share expired in a step falls to `10 − (effort-1)`% or
+    /// less, which means few expired keys are left there. Stops once
+    /// `budget` is used; the cursor then points where to resume.
     ///
     /// Only one shard is locked at a time, and the lock is handed over to
     /// waiting commands (`MutexGuard::bump`) every 16 steps, so commands keep

@@ -1,7 +1,9 @@
 //! The value stored under a key.
 
 use crate::blob::Blob;
-use crate::types::{hash::HashValue, list::ListValue, set::SetValue, zset::ZSetValue};
+use crate::types::{
+    hash::HashValue, item::Item, list::ListValue, set::SetValue, zset::ZSetValue,
+};
 
 /// A Redis value. Each collection type owns its compact and large encodings.
 #[derive(Debug, Clone)]
@@ -11,6 +13,9 @@ pub enum Value {
     Hash(HashValue),
     Set(SetValue),
     ZSet(ZSetValue),
+    /// A memcached item. Only the memcached engine creates these; on a
+    /// Redis node they never exist, but every match handles them.
+    Item(Item),
 }
 
 /// Returned when a command meets a key of another type.
@@ -27,6 +32,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Item(_) => "string",
         }
     }
 
@@ -38,6 +44,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Item(_) => "raw",
         }
     }
 
@@ -49,6 +56,7 @@ impl Value {
             Value::Hash(h) => h.mem_usage(),
             Value::Set(s) => s.mem_usage(),
             Value::ZSet(z) => z.mem_usage(),
+            Value::Item(i) => i.heap_size(),
         }
     }
 
@@ -57,5 +65,16 @@ impl Value {
             Value::Str(s) => Ok(s),
             _ => Err(WrongType),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_stays_small() {
+        // An Item must not grow Value (every key's slot holds one).
+        assert!(std::mem::size_of::<Value>() <= 32);
     }
 }

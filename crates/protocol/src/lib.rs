@@ -5,6 +5,7 @@
 //! ([`reply::ReplyWriter`]). Keeping it pure makes it easy to fuzz
 //! (`fuzz/fuzz_targets/resp_parse.rs`) and to reuse from tests and clients.
 
+pub mod memcache;
 pub mod reply;
 pub mod resp;
 

@@ -105,8 +105,14 @@ impl ReplyWriter {
     /// An error reply. `msg` is the full text including its code
     /// (`ERR ...`, `WRONGTYPE ...`). CR/LF are replaced by spaces, as Redis does.
     pub fn error(&mut self, msg: &str) {
+        self.error_bytes(msg.as_bytes());
+    }
+
+    /// An error reply from raw bytes (client input quoted in the message is
+    /// sent as-is, as Redis does); CR/LF become spaces.
+    pub fn error_bytes(&mut self, msg: &[u8]) {
         self.buf.push(b'-');
-        for &c in msg.as_bytes() {
+        for &c in msg {
             self.buf
                 .push(if c == b'\r' || c == b'\n' { b' ' } else { c });
         }

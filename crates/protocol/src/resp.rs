@@ -49,12 +49,28 @@ pub enum ParseError {
     UnauthenticatedMultibulkLength,
     #[error("Protocol error: too big bulk count string")]
     TooBigBulkCount,
-    #[error("Protocol error: expected '$', got '{0}'")]
-    ExpectedDollar(char),
+    #[error("Protocol error: expected '$', got '{}'", char::from(*.0))]
+    ExpectedDollar(u8),
     #[error("Protocol error: invalid bulk length")]
     InvalidBulkLength,
     #[error("Protocol error: unauthenticated bulk length")]
     UnauthenticatedBulkLength,
+}
+
+impl ParseError {
+    /// The error reply's text (after `-`), byte-exact: Redis prints the
+    /// offending byte raw (`%c`), not as UTF-8.
+    pub fn reply_bytes(&self) -> Vec<u8> {
+        match self {
+            ParseError::ExpectedDollar(b) => {
+                let mut v = b"ERR Protocol error: expected '$', got '".to_vec();
+                v.push(*b);
+                v.push(b'\'');
+                v
+            }
+            other => format!("ERR {other}").into_bytes(),
+        }
+    }
 }
 
 /// Arguments of one parsed command.
@@ -110,8 +126,19 @@ pub fn parse_command(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> 
     }
 }
 
-fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
-    hay.iter().position(|&c| c == b)
+/// Redis looks for line ends with `strchr` on a NUL-terminated buffer, so
+/// the search stops at the first NUL byte: a line with a NUL before its end
+/// is never complete (and eventually too big). Mirrors that.
+fn find_line_end(hay: &[u8], b: u8) -> Option<usize> {
+    for (i, &c) in hay.iter().enumerate() {
+        if c == b {
+            return Some(i);
+        }
+        if c == 0 {
+            return None;
+        }
+    }
+    None
 }
 
 /// Redis's `string2ll`: strict decimal, optional '-', no '+', no spaces,
@@ -153,7 +180,7 @@ pub fn parse_ll(s: &[u8]) -> Option<i64> {
 fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
     // Header: *<count>\r\n. Redis searches for '\r' and only requires that one
     // more byte (the '\n') is present.
-    let cr = match find_byte(buf, b'\r') {
+    let cr = match find_line_end(buf, b'\r') {
         Some(p) => p,
         None => {
             if buf.len() > INLINE_MAX_SIZE {
@@ -189,7 +216,7 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
         SmallVec::with_capacity((count as usize).min(1024));
     for _ in 0..count {
         let rest = &buf[pos..];
-        let cr = match find_byte(rest, b'\r') {
+        let cr = match find_line_end(rest, b'\r') {
             Some(p) => p,
             None => {
                 if rest.len() > INLINE_MAX_SIZE {
@@ -209,7 +236,7 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
             });
         }
         if rest[0] != b'$' {
-            return Err(ParseError::ExpectedDollar(char::from(rest[0])));
+            return Err(ParseError::ExpectedDollar(rest[0]));
         }
         let len = match parse_ll(&rest[1..cr]) {
             Some(n) if n >= 0 && n <= limits.max_bulk_len => n,
@@ -235,7 +262,7 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
 }
 
 fn parse_inline(buf: &[u8]) -> Result<Parsed, ParseError> {
-    let nl = match find_byte(buf, b'\n') {
+    let nl = match find_line_end(buf, b'\n') {
         Some(p) => p,
         None => {
             if buf.len() > INLINE_MAX_SIZE {
@@ -271,6 +298,9 @@ fn hex_val(c: u8) -> Option<u8> {
 /// (only \' escaped). A closing quote must be followed by a space or the end.
 /// Returns `None` on unbalanced quotes.
 pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    // The C original works on a NUL-terminated string: stop at the first NUL
+    // (which also guarantees the loops below always advance).
+    let line = &line[..line.iter().position(|&c| c == 0).unwrap_or(line.len())];
     let mut out = Vec::new();
     let mut p = 0;
     let n = line.len();
@@ -410,7 +440,7 @@ mod tests {
         );
         assert_eq!(
             parse_command(b"*1\r\n+a\r\n", &l),
-            Err(ParseError::ExpectedDollar('+'))
+            Err(ParseError::ExpectedDollar(b'+'))
         );
         assert_eq!(
             parse_command(b"*1\r\n$-2\r\n", &l),
@@ -426,6 +456,23 @@ mod tests {
         );
         let big = vec![b'a'; INLINE_MAX_SIZE + 1];
         assert_eq!(parse_command(&big, &l), Err(ParseError::TooBigInline));
+    }
+
+    #[test]
+    fn nul_bytes_never_complete_a_line() {
+        let l = Limits::default();
+        assert!(matches!(
+            parse_command(b"PING\x00\r\n", &l),
+            Ok(Parsed::Incomplete { .. })
+        ));
+        let mut big = b"PING\x00\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'a', 70_000));
+        assert_eq!(parse_command(&big, &l), Err(ParseError::TooBigInline));
+        assert_eq!(split_args(b"a\x00 b"), Some(vec![b"a".to_vec()]));
+        assert_eq!(
+            ParseError::ExpectedDollar(0xff).reply_bytes(),
+            b"ERR Protocol error: expected '$', got '\xff'".to_vec()
+        );
     }
 
     #[test]

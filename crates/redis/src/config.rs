@@ -1671,6 +1671,9 @@ pub struct Hot {
     pub notify_keyspace_events: AtomicU32,
     /// `requirepass`; `None` when no password is set.
     pub requirepass: RwLock<Option<String>>,
+    /// `hll-sparse-max-bytes`: read by every PFADD/PFMERGE that may grow a
+    /// sparse HyperLogLog.
+    pub hll_sparse_max_bytes: AtomicU64,
 }
 
 impl Default for Hot {
@@ -1687,6 +1690,7 @@ impl Default for Hot {
             latency_tracking: AtomicBool::new(true),
             notify_keyspace_events: AtomicU32::new(0),
             requirepass: RwLock::new(None),
+            hll_sparse_max_bytes: AtomicU64::new(3000),
         }
     }
 }
@@ -2073,6 +2077,8 @@ impl Config {
             .unwrap_or(0);
         h.notify_keyspace_events.store(notify, Ordering::Relaxed);
         *h.requirepass.write() = self.get("requirepass").filter(|p| !p.is_empty());
+        h.hll_sparse_max_bytes
+            .store(n("hll-sparse-max-bytes").max(0) as u64, Ordering::Relaxed);
     }
 
     /// CONFIG GET: `(name, value)` pairs for every parameter matching one of

@@ -4,7 +4,7 @@
 
 use crate::client::{ClientState, ReplyMode};
 use crate::ctx::Ctx;
-use crate::error::{NOAUTH, OOM};
+use crate::error::{c_str, NOAUTH, OOM};
 use crate::server::Server;
 use crate::spec::{flags, CommandSpec};
 use crate::table::{subcommand, table};
@@ -34,7 +34,13 @@ pub fn execute(server: &Server, client: &mut ClientState, out: &mut ReplyWriter,
 }
 
 fn reject(server: &Server, out: &mut ReplyWriter, idx: Option<usize>, msg: &str) {
-    out.error(msg);
+    reject_bytes(server, out, idx, msg.as_bytes());
+}
+
+fn reject_bytes(server: &Server, out: &mut ReplyWriter, idx: Option<usize>, msg: &[u8]) {
+    out.error_bytes(msg);
+    let msg = String::from_utf8_lossy(msg);
+    let msg: &str = &msg;
     server
         .stats
         .total_error_replies
@@ -49,37 +55,47 @@ fn reject(server: &Server, out: &mut ReplyWriter, idx: Option<usize>, msg: &str)
 
 fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &[&[u8]]) {
     let Some((idx, top)) = table().get(argv[0]) else {
-        let mut args = String::new();
+        // Redis: "unknown command '%.128s', with args beginning with: " then
+        // "'%.*s' " per argument while the list is under 128 bytes.
+        let mut msg = b"ERR unknown command '".to_vec();
+        msg.extend_from_slice(c_str(argv[0], 128));
+        msg.extend_from_slice(b"', with args beginning with: ");
+        let mut args: Vec<u8> = Vec::new();
         for a in &argv[1..] {
             if args.len() >= 128 {
                 break;
             }
             let room = 128 - args.len();
-            let s = String::from_utf8_lossy(a);
-            let s: String = s.chars().take(room).collect();
-            args.push_str(&format!("'{s}' "));
+            args.push(b'\'');
+            args.extend_from_slice(c_str(a, room));
+            args.extend_from_slice(b"' ");
         }
-        let name: String = String::from_utf8_lossy(argv[0]).chars().take(128).collect();
-        let msg = format!("ERR unknown command '{name}', with args beginning with: {args}");
-        reject(server, out, None, &msg);
+        msg.extend_from_slice(&args);
+        reject_bytes(server, out, None, &msg);
         return;
     };
     let mut spec: &'static CommandSpec = top;
     if !top.subcommands.is_empty() {
-        if argv.len() < 2 {
+        if argv.len() < 2 && top.arity_ok(1) {
+            // A container that also works bare (COMMAND): run its handler.
+        } else if argv.len() < 2 {
             let msg = format!("ERR wrong number of arguments for '{}' command", top.name);
             reject(server, out, Some(idx), &msg);
             return;
         }
-        match subcommand(top, argv[1]) {
+        let found = match argv.get(1) {
+            Some(name) => subcommand(top, name),
+            None => Some(top),
+        };
+        match found {
             Some(s) => spec = s,
             None => {
-                let sub: String = String::from_utf8_lossy(argv[1]).chars().take(128).collect();
-                let msg = format!(
-                    "ERR unknown subcommand '{sub}'. Try {} HELP.",
-                    top.name.to_ascii_uppercase()
+                let mut msg = b"ERR unknown subcommand '".to_vec();
+                msg.extend_from_slice(c_str(argv[1], 128));
+                msg.extend_from_slice(
+                    format!("'. Try {} HELP.", top.name.to_ascii_uppercase()).as_bytes(),
                 );
-                reject(server, out, Some(idx), &msg);
+                reject_bytes(server, out, Some(idx), &msg);
                 return;
             }
         }
@@ -136,12 +152,12 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
     let failed = match result {
         Ok(()) => false,
         Err(e) => {
-            out.error(e.text());
+            out.error_bytes(e.bytes());
             server
                 .stats
                 .total_error_replies
                 .fetch_add(1, Ordering::Relaxed);
-            crate::cmd::server::count_error(server, e.text());
+            crate::cmd::server::count_error(server, &e.text());
             true
         }
     };
@@ -158,19 +174,18 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
             s.failed_calls.fetch_add(1, Ordering::Relaxed);
         }
     }
-    crate::cmd::server::after_command(server, client, top, spec, argv, elapsed);
+    crate::cmd::server::after_command(server, client, top, spec, argv, elapsed, idx, failed);
 }
 
 /// Reply for a container command called with an unknown subcommand.
 pub fn reply_unknown_subcommand(ctx: &mut Ctx<'_>, argv: &[&[u8]]) {
-    let sub = argv
-        .get(1)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .unwrap_or_default();
+    let sub = argv.get(1).copied().unwrap_or_default();
     let name = argv
         .first()
         .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
         .unwrap_or_default();
-    ctx.out
-        .error(&format!("ERR unknown subcommand '{sub}'. Try {name} HELP."));
+    let mut msg = b"ERR unknown subcommand '".to_vec();
+    msg.extend_from_slice(c_str(sub, 128));
+    msg.extend_from_slice(format!("'. Try {name} HELP.").as_bytes());
+    ctx.out.error_bytes(&msg);
 }

@@ -9,6 +9,10 @@ pub enum CmdError {
     /// A complete error text, code included (`ERR syntax error`).
     #[error("{0}")]
     Msg(Cow<'static, str>),
+    /// An error text containing client bytes, kept raw as Redis's `%s`
+    /// formatting keeps them (no UTF-8 replacement).
+    #[error("{}", String::from_utf8_lossy(.0))]
+    Raw(Vec<u8>),
 }
 
 impl CmdError {
@@ -16,9 +20,19 @@ impl CmdError {
         CmdError::Msg(s.into())
     }
 
-    pub fn text(&self) -> &str {
+    /// The text, for messages that are known to be UTF-8 (lossy for `Raw`).
+    pub fn text(&self) -> Cow<'_, str> {
         match self {
-            CmdError::Msg(m) => m,
+            CmdError::Msg(m) => Cow::Borrowed(m),
+            CmdError::Raw(b) => String::from_utf8_lossy(b),
+        }
+    }
+
+    /// The exact bytes of the error reply.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            CmdError::Msg(m) => m.as_bytes(),
+            CmdError::Raw(b) => b,
         }
     }
 }
@@ -44,6 +58,22 @@ pub const INDEX_OUT_OF_RANGE: &str = "ERR index out of range";
 /// Shorthand: `return err(SYNTAX)`.
 pub fn err<T>(s: &'static str) -> Result<T, CmdError> {
     Err(CmdError::Msg(Cow::Borrowed(s)))
+}
+
+/// An error `prefix` + `arg` formatted as C's `%s` would (raw bytes up to the
+/// first NUL, at most `max` bytes) + `suffix`: how Redis quotes client input
+/// in error messages.
+pub fn err_arg<T>(prefix: &str, arg: &[u8], max: usize, suffix: &str) -> Result<T, CmdError> {
+    let mut v = prefix.as_bytes().to_vec();
+    v.extend_from_slice(c_str(arg, max));
+    v.extend_from_slice(suffix.as_bytes());
+    Err(CmdError::Raw(v))
+}
+
+/// `arg` as C's `%.<max>s` sees it: up to the first NUL, at most `max` bytes.
+pub fn c_str(arg: &[u8], max: usize) -> &[u8] {
+    let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len()).min(max);
+    &arg[..end]
 }
 
 /// Shorthand for a formatted error.

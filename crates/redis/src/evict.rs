@@ -24,9 +24,9 @@
 //! command. The pool's own mutex serialises evicting threads, which also
 //! stops several threads from each evicting for the same overshoot.
 //!
-//! Like Redis (`maxmemory-eviction-tenacity` 10), one call spends at most
-//! [`EVICTION_TIME_LIMIT`]; if memory is still over the limit by then but
-//! keys were freed, the command runs anyway and the cron
+//! Like Redis, one call spends at most [`eviction_time_limit`] (500 µs at the
+//! default `maxmemory-eviction-tenacity` of 10); if memory is still over the
+//! limit by then but keys were freed, the command runs anyway and the cron
 //! ([`evict_in_background`]) keeps evicting. Only when nothing evictable is
 //! left (or the policy is `noeviction`) is the command refused with `-OOM`.
 
@@ -42,9 +42,18 @@ use std::time::{Duration, Instant};
 /// Candidates kept between calls (Redis `EVPOOL_SIZE`).
 const EVPOOL_SIZE: usize = 16;
 
-/// Time one command may spend evicting: Redis's limit at the default
-/// `maxmemory-eviction-tenacity` of 10 (50 µs × 10).
-pub const EVICTION_TIME_LIMIT: Duration = Duration::from_micros(500);
+/// Time one command may spend evicting, from `maxmemory-eviction-tenacity`
+/// exactly as Redis's `evictionTimeLimitUs`: linear up to 500 µs at 10, then
+/// +15% per step, unlimited (None) at 100.
+pub fn eviction_time_limit(tenacity: u32) -> Option<Duration> {
+    match tenacity {
+        0..=10 => Some(Duration::from_micros(50 * u64::from(tenacity))),
+        11..=99 => Some(Duration::from_micros(
+            (500.0 * 1.15f64.powi(tenacity as i32 - 10)) as u64,
+        )),
+        _ => None,
+    }
+}
 
 /// A key that could be evicted, with its score (higher = evict first).
 #[derive(Debug)]
@@ -134,7 +143,11 @@ pub fn make_room(server: &Server) -> bool {
     if ks.tunables.policy() == EvictionPolicy::NoEviction {
         return false;
     }
-    match evict(ks, Some(EVICTION_TIME_LIMIT)) {
+    let tenacity = ks
+        .tunables
+        .maxmemory_eviction_tenacity
+        .load(Ordering::Relaxed);
+    match evict(ks, eviction_time_limit(tenacity)) {
         Outcome::Done | Outcome::Running => true,
         Outcome::Stuck => false,
     }
@@ -509,6 +522,14 @@ pub fn info_expire_stats(server: &Server) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenacity_limits_match_redis() {
+        assert_eq!(eviction_time_limit(0), Some(Duration::ZERO));
+        assert_eq!(eviction_time_limit(10), Some(Duration::from_micros(500)));
+        assert_eq!(eviction_time_limit(11), Some(Duration::from_micros(575)));
+        assert_eq!(eviction_time_limit(100), None);
+    }
 
     #[test]
     fn human_sizes_match_redis() {

@@ -6,7 +6,7 @@ use ferrocache_engine::keyspace::Tunables;
 use ferrocache_engine::Keyspace;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -232,53 +232,6 @@ impl LatencyEvent {
     }
 }
 
-/// Settings the per-command hooks read, cached in atomics so the hot path
-/// never takes the configuration lock. Refreshed at start and after every
-/// CONFIG command (see `cmd::server::after_command`).
-#[derive(Debug)]
-pub struct HookSettings {
-    /// `slowlog-log-slower-than` in µs; negative disables the slow log.
-    pub slowlog_slower_than: AtomicI64,
-    pub slowlog_max_len: AtomicUsize,
-    /// `latency-monitor-threshold` in ms; 0 disables.
-    pub latency_threshold_ms: AtomicU64,
-    /// `latency-tracking` (per-command histograms).
-    pub latency_tracking: AtomicBool,
-}
-
-impl Default for HookSettings {
-    fn default() -> Self {
-        HookSettings {
-            slowlog_slower_than: AtomicI64::new(10_000),
-            slowlog_max_len: AtomicUsize::new(128),
-            latency_threshold_ms: AtomicU64::new(0),
-            latency_tracking: AtomicBool::new(true),
-        }
-    }
-}
-
-impl HookSettings {
-    /// Re-read the cached values from the configuration.
-    pub fn refresh(&self, config: &Config) {
-        let num = |name: &str| config.get(name).and_then(|v| v.trim().parse::<i64>().ok());
-        if let Some(v) = num("slowlog-log-slower-than") {
-            self.slowlog_slower_than.store(v, Ordering::Relaxed);
-        }
-        if let Some(v) = num("slowlog-max-len") {
-            self.slowlog_max_len
-                .store(v.max(0) as usize, Ordering::Relaxed);
-        }
-        if let Some(v) = num("latency-monitor-threshold") {
-            self.latency_threshold_ms
-                .store(v.max(0) as u64, Ordering::Relaxed);
-        }
-        if let Some(v) = config.get("latency-tracking") {
-            self.latency_tracking
-                .store(!v.eq_ignore_ascii_case("no"), Ordering::Relaxed);
-        }
-    }
-}
-
 /// Recent samples of the global counters, for the `instantaneous_*` INFO
 /// fields (Redis keeps 16 samples taken every 100 ms).
 #[derive(Debug, Default)]
@@ -316,7 +269,6 @@ pub struct Server {
     /// Number of clients in MONITOR mode: the hot path checks only this.
     pub monitor_count: AtomicUsize,
     pub monitors: Mutex<Vec<Arc<ClientShared>>>,
-    pub hooks: HookSettings,
     pub metrics: Mutex<MetricSamples>,
     /// Peak of `used_memory` seen by INFO / MEMORY STATS.
     pub peak_memory: AtomicUsize,
@@ -368,7 +320,6 @@ impl Server {
             latency: Mutex::new(BTreeMap::new()),
             monitor_count: AtomicUsize::new(0),
             monitors: Mutex::new(Vec::new()),
-            hooks: HookSettings::default(),
             metrics: Mutex::new(MetricSamples::default()),
             peak_memory: AtomicUsize::new(0),
             startup_memory: AtomicUsize::new(ferrocache_engine::memory::used_memory()),
@@ -376,7 +327,6 @@ impl Server {
             stat_reset_time: AtomicU64::new(ferrocache_engine::clock::now_ms() / 1000),
         });
         server.config.apply_all(&server);
-        server.hooks.refresh(&server.config);
         server
     }
 

@@ -15,18 +15,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Redis's default and accepted range for `hz`.
-const DEFAULT_HZ: u64 = 10;
+/// Redis's accepted range for the effective `hz`.
 const MIN_HZ: u64 = 1;
 const MAX_HZ: u64 = 500;
 
 fn hz(server: &Server) -> u64 {
-    server
-        .config
-        .get("hz")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(DEFAULT_HZ)
-        .clamp(MIN_HZ, MAX_HZ)
+    u64::from(server.config.hot().hz.load(Ordering::Relaxed)).clamp(MIN_HZ, MAX_HZ)
 }
 
 /// One tick of background work.

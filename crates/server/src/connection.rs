@@ -39,6 +39,10 @@ pub async fn serve_connection(server: Arc<Server>, std_stream: std::net::TcpStre
         stream.peer_addr().ok(),
         stream.local_addr().ok(),
     ));
+    {
+        use std::os::fd::AsRawFd;
+        shared.fd.store(i64::from(stream.as_raw_fd()), Ordering::Relaxed);
+    }
     server.clients.register(shared.clone());
     let needs_auth = server.config.requirepass().is_some();
     let mut client = ClientState::new(shared.clone(), !needs_auth);
@@ -90,6 +94,18 @@ async fn run(
             .stats
             .net_input_bytes
             .fetch_add(n as u64, Ordering::Relaxed);
+        if inbuf.len() - start > hot.client_query_buffer_limit.load(Ordering::Relaxed) as usize {
+            // Redis closes the connection without a reply, even while a big
+            // bulk is still arriving.
+            crate::log::log(
+                crate::log::Level::Warning,
+                &format!(
+                    "Closing client that reached max query buffer length: id={} addr={}",
+                    shared.id, shared.addr
+                ),
+            );
+            return Ok(());
+        }
         if inbuf.len() - start < need {
             continue;
         }
@@ -103,6 +119,9 @@ async fn run(
         loop {
             match parse_command(&inbuf[start..], &limits) {
                 Ok(Parsed::Command { args, consumed }) => {
+                    if shared.is_killed() {
+                        return Ok(());
+                    }
                     let argv = args.resolve(&inbuf[start..start + consumed]);
                     if !argv.is_empty() {
                         execute(server, client, out, &argv);
@@ -131,7 +150,7 @@ async fn run(
                 crate::log::Level::Verbose,
                 &format!("Protocol error ({e}) from client: id={} addr={}", shared.id, shared.addr),
             );
-            out.error(&format!("ERR {e}"));
+            out.error_bytes(&e.reply_bytes());
             flush(server, stream, out).await?;
             return Ok(());
         }

@@ -12,5 +12,7 @@ pub mod background;
 pub mod connection;
 pub mod listener;
 pub mod log;
+pub mod memcached;
 
 pub use listener::{run_redis, RunningNode, ServerError};
+pub use memcached::{run_memcached, RunningMemcached};

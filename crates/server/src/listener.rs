@@ -78,8 +78,12 @@ fn bind_addrs(config: &Config) -> Result<Vec<std::net::TcpListener>, ServerError
 }
 
 /// Start a Redis node with `config`; returns once it is listening.
-pub fn run_redis(config: Config) -> Result<RunningNode, ServerError> {
-    let threads = config.threads();
+///
+/// `threads` overrides `io-threads` (the binary passes the core count when
+/// neither `--threads` nor `io-threads` was configured, so `CONFIG GET
+/// io-threads` still reports what the user configured).
+pub fn run_redis(config: Config, threads: Option<usize>) -> Result<RunningNode, ServerError> {
+    let threads = threads.unwrap_or_else(|| config.threads()).max(1);
     let listeners = bind_addrs(&config)?;
     let addrs: Vec<SocketAddr> = listeners
         .iter()

@@ -3,7 +3,11 @@
 //! ordered trees for large ones) behind one API, and converts between them
 //! using the thresholds in [`crate::keyspace::Tunables`].
 
+pub mod geo;
+pub mod bitmap;
 pub mod hash;
+pub mod hll;
+pub mod item;
 pub mod list;
 pub mod set;
 pub mod string;

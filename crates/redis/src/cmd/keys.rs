@@ -867,36 +867,17 @@ fn lookup_by_pattern(ctx: &mut Ctx<'_>, pattern: &[u8], subst: &[u8]) -> Option<
     }
 }
 
-/// C `strtod` as SORT uses it: leading white space allowed, the whole rest
-/// must parse, and NaN or out-of-range values (overflow, underflow) fail.
+/// C `strtod` as SORT uses it: the rest of the C string must be consumed
+/// (so "" and "\0…" are 0), and NaN or `errno == ERANGE` fail — glibc sets
+/// ERANGE for overflow, underflow to 0 and subnormal results.
 fn sort_strtod(s: &[u8]) -> Option<f64> {
-    let t = s
-        .iter()
-        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
-        .map_or(&s[s.len()..], |p| &s[p..]);
-    if t.is_empty() {
-        // Nothing parsed: strtod returns 0 and the end pointer is at the
-        // terminator only when the input was all blanks (or empty).
-        return Some(0.0);
-    }
-    let txt = std::str::from_utf8(t).ok()?;
-    let v: f64 = txt.parse().ok()?;
-    if v.is_nan() {
+    let c_len = s.iter().position(|&c| c == 0).unwrap_or(s.len());
+    let r = crate::args::strtod(s);
+    let subnormal = r.value != 0.0 && r.value.abs() < f64::MIN_POSITIVE;
+    if r.consumed != c_len || r.value.is_nan() || r.erange || subnormal {
         return None;
     }
-    let lower = txt.to_ascii_lowercase();
-    let literal_inf = lower.trim_start_matches(['+', '-']).starts_with("inf");
-    if v.is_infinite() && !literal_inf {
-        return None;
-    }
-    let nonzero_digits = t
-        .iter()
-        .take_while(|c| !matches!(c, b'e' | b'E'))
-        .any(|c| matches!(c, b'1'..=b'9'));
-    if (v == 0.0 && nonzero_digits) || (v != 0.0 && v.abs() < f64::MIN_POSITIVE) {
-        return None;
-    }
-    Some(v)
+    Some(r.value)
 }
 
 fn sort(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {

@@ -3,12 +3,15 @@
 
 use crate::spec::CommandSpec;
 
+pub mod bitmap;
 pub mod client;
 pub mod command;
 pub mod command_meta;
 pub mod config;
 pub mod connection;
+pub mod geo;
 pub mod hash;
+pub mod hll;
 pub mod info;
 pub mod keys;
 pub mod list;
@@ -31,4 +34,7 @@ pub const ALL: &[&[CommandSpec]] = &[
     list::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,
+    bitmap::COMMANDS,
+    hll::COMMANDS,
+    geo::COMMANDS,
 ];

@@ -17,7 +17,7 @@ use ferrocache_engine::Locked;
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("time", 1, LOADING | STALE | FAST, (0, 0, 0), time).doc(
@@ -214,13 +214,6 @@ static MEMORY_SUBS: &[CommandSpec] = &[
 const ERROR_STATS_MAX: usize = 128;
 
 thread_local! {
-    /// When the last error reply on this thread was counted. `after_command`
-    /// compares it with the command's start to tell whether *this* command
-    /// failed (dispatch reports failures only for the top-level command, but
-    /// Redis keeps `failed_calls` per subcommand). A rejected command never
-    /// reaches `after_command`, and its timestamp is older than the next
-    /// command's start, so it is never mistaken for a failure of that one.
-    static LAST_ERROR_AT: Cell<Option<Instant>> = const { Cell::new(None) };
     /// Commands run on this thread, to sample instantaneous metrics now and
     /// then without reading the clock on every command.
     static CMD_TICK: Cell<u32> = const { Cell::new(0) };
@@ -238,7 +231,6 @@ fn error_code(msg: &str) -> &str {
 
 /// Count an error reply by its code (INFO errorstats).
 pub fn count_error(server: &Server, msg: &str) {
-    LAST_ERROR_AT.with(|c| c.set(Some(Instant::now())));
     let code = error_code(msg);
     let mut stats = server.error_stats.lock();
     if let Some(n) = stats.get_mut(code) {
@@ -286,14 +278,12 @@ pub fn after_command(
     spec: &'static CommandSpec,
     argv: &[&[u8]],
     elapsed: Duration,
+    idx: usize,
+    failed: bool,
 ) {
     let us = elapsed.as_micros() as u64;
     let hot = server.config.hot();
-    let failed = LAST_ERROR_AT.with(|c| {
-        let t = c.take();
-        t.is_some_and(|t| t.elapsed() <= elapsed)
-    });
-    let idx = command_index(top);
+    let idx = Some(idx);
     let sub = sub_index(top, spec);
     if let Some(i) = idx {
         client.shared.set_last_cmd(i, sub);
@@ -781,8 +771,9 @@ fn latency_graph(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 fn latency_doctor(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     let threshold = ctx
         .server
-        .hooks
-        .latency_threshold_ms
+        .config
+        .hot()
+        .latency_monitor_threshold
         .load(Ordering::Relaxed);
     let lat = ctx.server.latency.lock();
     let text = if threshold == 0 && lat.is_empty() {

@@ -177,58 +177,22 @@ fn limits(db: &Db) -> ZLimits {
     ZLimits::from_tunables(&db.tunables)
 }
 
-/// A double argument as Redis's `getDoubleFromObject`: the whole argument
-/// must parse, no leading space, no NaN, and no overflow to ±inf or
-/// underflow to 0 (`strtod`'s ERANGE) unless the text says so.
+/// A double argument as Redis's `getDoubleFromObject` (see `args::parse_f64`).
 fn parse_double(arg: &[u8]) -> Option<f64> {
-    let v = args::parse_f64(arg)?;
-    let text = std::str::from_utf8(arg).ok()?.to_ascii_lowercase();
-    let digits = text.trim_start_matches(['+', '-']);
-    if v.is_infinite() && !digits.starts_with("inf") {
-        return None;
-    }
-    if v == 0.0 {
-        let mantissa = digits.split('e').next().unwrap_or("");
-        if mantissa.bytes().any(|c| (b'1'..=b'9').contains(&c)) {
-            return None;
-        }
-    }
-    Some(v)
+    args::parse_f64(arg)
 }
 
 fn float_arg(arg: &[u8], msg: &'static str) -> Result<f64, CmdError> {
     parse_double(arg).ok_or_else(|| CmdError::msg(msg))
 }
 
-/// `strtod` on a whole argument as `zslParseRange` uses it: leading white
-/// space skipped, an empty string is 0, the C string ends at a NUL byte,
-/// and NaN is refused.
+/// `strtod` on a whole argument as `zslParseRange` uses it: the rest of the
+/// C string must be consumed (leading white space is skipped, an empty
+/// string is 0, the string ends at a NUL byte) and NaN is refused.
 fn strtod_full(arg: &[u8]) -> Option<f64> {
-    let arg = match arg.iter().position(|&c| c == 0) {
-        Some(p) => &arg[..p],
-        None => arg,
-    };
-    if arg.is_empty() {
-        return Some(0.0);
-    }
-    let start = arg
-        .iter()
-        .position(|&c| !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))?;
-    let s = std::str::from_utf8(&arg[start..])
-        .ok()?
-        .to_ascii_lowercase();
-    let v = match s.trim_start_matches(['+', '-']) {
-        "inf" | "infinity" => {
-            if s.starts_with('-') {
-                f64::NEG_INFINITY
-            } else {
-                f64::INFINITY
-            }
-        }
-        d if d.contains("nan") || d.contains("inf") => return None,
-        _ => s.parse::<f64>().ok()?,
-    };
-    (!v.is_nan()).then_some(v)
+    let c_len = arg.iter().position(|&c| c == 0).unwrap_or(arg.len());
+    let r = args::strtod(arg);
+    (r.consumed == c_len && !r.value.is_nan()).then_some(r.value)
 }
 
 /// A score range: `[min, max]`, each end possibly exclusive (`(` prefix).
@@ -462,7 +426,7 @@ fn reply_pairs<'a>(
 // ZADD / ZINCRBY
 // ---------------------------------------------------------------------------
 
-fn zadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+pub(crate) fn zadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     zadd_generic(ctx, argv, false)
 }
 
