@@ -43,16 +43,22 @@ fn main() -> Result<()> {
 
 /// True when the command line or the config file sets the thread count.
 fn threads_configured(args: &[String]) -> bool {
-    let flag = args
-        .iter()
-        .any(|a| matches!(a.to_ascii_lowercase().as_str(), "--threads" | "--io-threads"));
+    let flag = args.iter().any(|a| {
+        matches!(
+            a.to_ascii_lowercase().as_str(),
+            "--threads" | "--io-threads"
+        )
+    });
     let in_file = args
         .first()
         .filter(|f| !f.starts_with("--"))
         .and_then(|f| std::fs::read_to_string(f).ok())
         .is_some_and(|text| {
-            text.lines()
-                .any(|l| l.trim_start().to_ascii_lowercase().starts_with("io-threads "))
+            text.lines().any(|l| {
+                l.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("io-threads ")
+            })
         });
     flag || in_file
 }
@@ -62,7 +68,11 @@ fn run_redis(args: &[String]) -> Result<()> {
     let threads = if threads_configured(args) {
         None
     } else {
-        Some(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        Some(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        )
     };
     let config =
         ferrocache_redis::config::Config::from_args(args).context("invalid configuration")?;
@@ -79,9 +89,13 @@ fn run_redis(args: &[String]) -> Result<()> {
             std::process::id()
         ),
     );
-    let node = ferrocache_server::run_redis(config, threads).context("could not start the Redis node")?;
+    let node =
+        ferrocache_server::run_redis(config, threads).context("could not start the Redis node")?;
     for a in &node.addrs {
-        log(Level::Notice, &format!("Ready to accept connections tcp {a}"));
+        log(
+            Level::Notice,
+            &format!("Ready to accept connections tcp {a}"),
+        );
     }
     node.wait();
     Ok(())
@@ -107,8 +121,8 @@ fn run_memcached(args: &[String]) -> Result<()> {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .with_context(|| format!("cannot write pidfile '{p}'"))?;
     }
-    let node = ferrocache_server::run_memcached(settings)
-        .context("could not start the memcached node")?;
+    let node =
+        ferrocache_server::run_memcached(settings).context("could not start the memcached node")?;
     use ferrocache_server::log::{log, Level};
     for a in &node.addrs {
         log(Level::Verbose, &format!("memcached node listening on {a}"));

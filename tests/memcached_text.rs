@@ -133,7 +133,6 @@ const CASES: &[&str] = &[
     "quitx",
     "lru_crawler",
     "slabs",
-    "watch",
     "set emptyval 0 0 0\\r\\n\\r\\n",
     "get emptyval",
     "get emptyval emptyval a a",
@@ -176,7 +175,12 @@ fn text_fixed_cases() {
     // Item size limit (-I 1m): the largest value that fits, one more byte,
     // and the data block of a refused set being swallowed.
     let big_ok = 1024 * 1024 - 48 - 8 - 3 - 1 - 2;
-    for (len, flags) in [(big_ok, 0u32), (big_ok + 1, 0), (big_ok - 4, 1), (big_ok - 3, 1)] {
+    for (len, flags) in [
+        (big_ok, 0u32),
+        (big_ok + 1, 0),
+        (big_ok - 4, 1),
+        (big_ok - 3, 1),
+    ] {
         let mut req = format!("set bk {flags} 0 {len}\r\n").into_bytes();
         req.extend(std::iter::repeat_n(b'x', len));
         req.extend_from_slice(b"\r\n");
@@ -198,7 +202,10 @@ fn text_fixed_cases() {
     p.check(&req);
     p.check_str("get bk");
     // Data arriving in pieces.
-    for (a, b) in [(&b"set sp 0 0 5\r\nab"[..], &b"cde\r\n"[..]), (b"set sp 0 0 5", b"\r\nabcde\r\n")] {
+    for (a, b) in [
+        (&b"set sp 0 0 5\r\nab"[..], &b"cde\r\n"[..]),
+        (b"set sp 0 0 5", b"\r\nabcde\r\n"),
+    ] {
         p.fc.send(a);
         p.mc.send(a);
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -228,19 +235,38 @@ fn text_stats_shape() {
         let names = |r: &[u8]| -> Vec<String> {
             String::from_utf8_lossy(r)
                 .lines()
-                .filter_map(|l| l.strip_prefix("STAT ").map(|s| s.split(' ').next().unwrap_or("").to_string()))
+                .filter_map(|l| {
+                    l.strip_prefix("STAT ")
+                        .map(|s| s.split(' ').next().unwrap_or("").to_string())
+                })
                 .collect()
         };
         let (na, nb) = (names(&a), names(&b));
-        assert!(a.ends_with(b"END\r\n"), "{sub}: {}", String::from_utf8_lossy(&a));
+        assert!(
+            a.ends_with(b"END\r\n"),
+            "{sub}: {}",
+            String::from_utf8_lossy(&a)
+        );
         // Every field memcached reports for these (except TLS / extstore /
         // LRU internals listed below) is reported by ferrocache too.
         for n in &nb {
-            let optional = n.starts_with("ssl_") || n.starts_with("ext_") || n.contains("lru")
-                || n.starts_with("hot_") || n.starts_with("warm_") || n.starts_with("temp")
-                || ["watcher_logbuf_size", "worker_logbuf_size", "read_buf_mem_limit",
-                    "track_sizes", "inline_ascii_response", "slab_automove_freeratio",
-                    "num_napi_ids", "hash_algorithm"].contains(&n.as_str());
+            let optional = n.starts_with("ssl_")
+                || n.starts_with("ext_")
+                || n.contains("lru")
+                || n.starts_with("hot_")
+                || n.starts_with("warm_")
+                || n.starts_with("temp")
+                || [
+                    "watcher_logbuf_size",
+                    "worker_logbuf_size",
+                    "read_buf_mem_limit",
+                    "track_sizes",
+                    "inline_ascii_response",
+                    "slab_automove_freeratio",
+                    "num_napi_ids",
+                    "hash_algorithm",
+                ]
+                .contains(&n.as_str());
             assert!(optional || na.contains(n), "stats{sub}: missing {n}");
         }
         if sub.is_empty() {
@@ -250,8 +276,19 @@ fn text_stats_shape() {
                     .find_map(|l| l.strip_prefix(&format!("STAT {k} ")).map(String::from))
                     .unwrap_or_default()
             };
-            for k in ["cmd_get", "cmd_set", "get_hits", "get_misses", "curr_items", "total_items",
-                "bytes", "curr_connections", "limit_maxbytes", "threads", "evictions"] {
+            for k in [
+                "cmd_get",
+                "cmd_set",
+                "get_hits",
+                "get_misses",
+                "curr_items",
+                "total_items",
+                "bytes",
+                "curr_connections",
+                "limit_maxbytes",
+                "threads",
+                "evictions",
+            ] {
                 assert_eq!(val(&a, k), val(&b, k), "stats {k}");
             }
         }
@@ -264,7 +301,12 @@ fn text_stats_shape() {
 #[derive(Clone, Debug)]
 enum Op {
     Raw(Vec<u8>),
-    Cas { key: String, body: String, noreply: bool, bogus: Option<u64> },
+    Cas {
+        key: String,
+        body: String,
+        noreply: bool,
+        bogus: Option<u64>,
+    },
 }
 
 fn random_op(rng: &mut SmallRng) -> Op {
@@ -273,7 +315,9 @@ fn random_op(rng: &mut SmallRng) -> Op {
     let val: String = match rng.gen_range(0..4) {
         0 => rng.gen_range(0..100_000u64).to_string(),
         1 => String::new(),
-        _ => (0..rng.gen_range(1..40)).map(|_| rng.gen_range(b'a'..=b'z') as char).collect(),
+        _ => (0..rng.gen_range(1..40))
+            .map(|_| rng.gen_range(b'a'..=b'z') as char)
+            .collect(),
     };
     let nr = if rng.gen_bool(0.15) { " noreply" } else { "" };
     let exp = match rng.gen_range(0..6) {
@@ -303,10 +347,19 @@ fn random_op(rng: &mut SmallRng) -> Op {
         }
         9..=11 => {
             let n = rng.gen_range(1..5);
-            let ks: Vec<String> = (0..n).map(|_| format!("k{}", rng.gen_range(0..keys))).collect();
-            format!("{} {}\r\n", if rng.gen_bool(0.5) { "get" } else { "gets" }, ks.join(" "))
+            let ks: Vec<String> = (0..n)
+                .map(|_| format!("k{}", rng.gen_range(0..keys)))
+                .collect();
+            format!(
+                "{} {}\r\n",
+                if rng.gen_bool(0.5) { "get" } else { "gets" },
+                ks.join(" ")
+            )
         }
-        12 => format!("{} {exp} {key}\r\n", if rng.gen_bool(0.5) { "gat" } else { "gats" }),
+        12 => format!(
+            "{} {exp} {key}\r\n",
+            if rng.gen_bool(0.5) { "gat" } else { "gats" }
+        ),
         13 => format!("touch {key} {exp}{nr}\r\n"),
         14 | 15 => {
             let d = match rng.gen_range(0..4) {
@@ -314,7 +367,10 @@ fn random_op(rng: &mut SmallRng) -> Op {
                 1 => "x".to_string(),
                 _ => rng.gen_range(0..1000u64).to_string(),
             };
-            format!("{} {key} {d}{nr}\r\n", if rng.gen_bool(0.5) { "incr" } else { "decr" })
+            format!(
+                "{} {key} {d}{nr}\r\n",
+                if rng.gen_bool(0.5) { "incr" } else { "decr" }
+            )
         }
         16 | 17 => format!("delete {key}{nr}\r\n"),
         18 => match rng.gen_range(0..6) {
@@ -350,7 +406,12 @@ fn learn_cas(reply: &[u8], cas: &mut HashMap<String, u64>) {
 fn render(op: &Op, cas: &HashMap<String, u64>) -> Vec<u8> {
     match op {
         Op::Raw(b) => b.clone(),
-        Op::Cas { key, body, noreply, bogus } => {
+        Op::Cas {
+            key,
+            body,
+            noreply,
+            bogus,
+        } => {
             let (head, val) = body.split_once('\u{0}').unwrap_or((body, ""));
             let c = bogus.unwrap_or_else(|| cas.get(key).copied().unwrap_or(12345));
             let nr = if *noreply { " noreply" } else { "" };
@@ -364,7 +425,10 @@ fn text_random_stream() {
     let Some(mut p) = Pair::start(&[], &[]) else {
         return;
     };
-    let seed = std::env::var("MC_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_u64);
+    let seed = std::env::var("MC_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_u64);
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut cas_fc = HashMap::new();
     let mut cas_mc = HashMap::new();
@@ -392,7 +456,13 @@ fn pipelined_requests_in_one_write() {
     };
     let mut req = Vec::new();
     for i in 0..500 {
-        req.extend_from_slice(format!("set p{i} {i} 0 3\r\nv{:02}\r\nget p{i}\r\nincr p{i} 1\r\n", i % 100).as_bytes());
+        req.extend_from_slice(
+            format!(
+                "set p{i} {i} 0 3\r\nv{:02}\r\nget p{i}\r\nincr p{i} 1\r\n",
+                i % 100
+            )
+            .as_bytes(),
+        );
     }
     p.check(&req);
 }

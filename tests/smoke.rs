@@ -11,7 +11,11 @@ fn ping_set_get() {
     let mut c = node.client();
     let pong: String = redis::cmd("PING").query(&mut c).unwrap();
     assert_eq!(pong, "PONG");
-    let _: () = redis::cmd("SET").arg("k").arg(b"v\x00\xff").query(&mut c).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg(b"v\x00\xff")
+        .query(&mut c)
+        .unwrap();
     let v: Vec<u8> = redis::cmd("GET").arg("k").query(&mut c).unwrap();
     assert_eq!(v, b"v\x00\xff");
 }

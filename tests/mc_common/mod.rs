@@ -181,8 +181,9 @@ impl McConn {
         let mut frames = Vec::new();
         loop {
             while self.buf.len() >= 24 {
-                let body = u32::from_be_bytes([self.buf[8], self.buf[9], self.buf[10], self.buf[11]])
-                    as usize;
+                let body =
+                    u32::from_be_bytes([self.buf[8], self.buf[9], self.buf[10], self.buf[11]])
+                        as usize;
                 if self.buf.len() < 24 + body {
                     break;
                 }
@@ -209,15 +210,22 @@ pub fn normalize_text(b: &[u8]) -> String {
         let l = if line.starts_with("VALUE ") {
             let parts: Vec<&str> = line.trim_end().split(' ').collect();
             if parts.len() == 5 {
-                format!("{} {} {} {} CAS\r\n", parts[0], parts[1], parts[2], parts[3])
+                format!(
+                    "{} {} {} {} CAS\r\n",
+                    parts[0], parts[1], parts[2], parts[3]
+                )
             } else {
                 line.to_string()
             }
-        } else if ["VA", "HD", "EN", "NF", "NS", "EX"].iter().any(|p| line.starts_with(p)) {
+        } else if ["VA", "HD", "EN", "NF", "NS", "EX"]
+            .iter()
+            .any(|p| line.starts_with(p))
+        {
             line.trim_end()
                 .split(' ')
                 .map(|t| {
-                    if t.len() > 1 && (t.starts_with('c') || t.starts_with('l') || t.starts_with('t'))
+                    if t.len() > 1
+                        && (t.starts_with('c') || t.starts_with('l') || t.starts_with('t'))
                         && t[1..].chars().all(|c| c.is_ascii_digit() || c == '-')
                     {
                         format!("{}N", &t[..1])
@@ -308,13 +316,23 @@ impl Pair {
         let b = self.mc.binary(req);
         let na: Vec<Vec<u8>> = a.iter().map(|f| normalize_frame(f)).collect();
         let nb: Vec<Vec<u8>> = b.iter().map(|f| normalize_frame(f)).collect();
-        assert_eq!(na, nb, "binary mismatch for {req:02x?}\nferrocache: {a:02x?}\nmemcached:  {b:02x?}");
+        assert_eq!(
+            na, nb,
+            "binary mismatch for {req:02x?}\nferrocache: {a:02x?}\nmemcached:  {b:02x?}"
+        );
         (a, b)
     }
 }
 
 /// Encode a binary request.
-pub fn bin_req(opcode: u8, opaque: u32, cas: u64, extras: &[u8], key: &[u8], value: &[u8]) -> Vec<u8> {
+pub fn bin_req(
+    opcode: u8,
+    opaque: u32,
+    cas: u64,
+    extras: &[u8],
+    key: &[u8],
+    value: &[u8],
+) -> Vec<u8> {
     let mut v = Vec::new();
     ferrocache_protocol_shim::write_request(&mut v, opcode, opaque, cas, extras, key, value);
     v

@@ -184,4 +184,16 @@ mod tests {
             assert_eq!(Blob::from_vec(v.clone()), b);
         }
     }
+
+    #[test]
+    fn mutate_in_place() {
+        for n in [1usize, 22, 23, 100] {
+            let mut b = Blob::new(&vec![0u8; n]);
+            if let Some(last) = b.as_mut_slice().last_mut() {
+                *last = 7;
+            }
+            assert_eq!(b.len(), n);
+            assert_eq!(b.last(), Some(&7));
+        }
+    }
 }

@@ -37,6 +37,7 @@
 
 use crate::blob::Blob;
 use crate::keyspace::Tunables;
+use crate::types::string::StrEncoding;
 use crate::value::Value;
 use hashbrown::HashTable;
 use rand::Rng;
@@ -46,6 +47,10 @@ type Hasher = ahash::RandomState;
 
 const TTL_FLAG: u32 = 1 << 31;
 const ACCESS_MASK: u32 = !TTL_FLAG;
+/// `Entry::exp_pos` holds the TTL record position below `ENC_SHIFT` and the
+/// string encoding above it.
+const ENC_SHIFT: u32 = 30;
+const POS_MASK: u32 = (1 << ENC_SHIFT) - 1;
 
 /// Slots per slab chunk (4096 × 64 bytes = 256 KiB chunks).
 const CHUNK_BITS: u32 = 12;
@@ -59,8 +64,10 @@ pub struct Entry {
     /// Bit 31: the key has a TTL. Bits 0..31: the LRU clock of the last
     /// access (seconds), or in LFU mode `(minutes << 8) | counter`.
     meta: u32,
-    /// Position of this key's TTL record in `Db::exp_at`/`exp_slot`; only
-    /// meaningful while the TTL flag is set. Lives in what would otherwise be
+    /// Bits 0..30: position of this key's TTL record in `Db::exp_at`/
+    /// `exp_slot`, only meaningful while the TTL flag is set (so at most
+    /// 2^30 volatile keys per database per shard). Bits 30..32: the
+    /// [`StrEncoding`] of a string value. Lives in what would otherwise be
     /// padding, so it costs nothing.
     exp_pos: u32,
 }
@@ -85,6 +92,46 @@ impl Entry {
 
     pub fn set_access(&mut self, a: u32) {
         self.meta = (self.meta & TTL_FLAG) | (a & ACCESS_MASK);
+    }
+
+    /// Position of the TTL record (see `exp_pos`).
+    fn pos(&self) -> usize {
+        (self.exp_pos & POS_MASK) as usize
+    }
+
+    fn set_pos(&mut self, p: usize) {
+        self.exp_pos = (self.exp_pos & !POS_MASK) | (p as u32 & POS_MASK);
+    }
+
+    /// How the string value was created (meaningless for other types).
+    pub fn str_encoding(&self) -> StrEncoding {
+        match self.exp_pos >> ENC_SHIFT {
+            1 => StrEncoding::NoInt,
+            2 => StrEncoding::Raw,
+            _ => StrEncoding::Auto,
+        }
+    }
+
+    /// Record how the string value was created: handlers that store a
+    /// string other than through `tryObjectEncoding` (INCRBYFLOAT, APPEND,
+    /// SETRANGE…) call this after writing it. [`Db::set`] and
+    /// [`Db::set_keep_ttl`] reset it to [`StrEncoding::Auto`].
+    pub fn set_str_encoding(&mut self, how: StrEncoding) {
+        let bits = match how {
+            StrEncoding::Auto => 0,
+            StrEncoding::NoInt => 1,
+            StrEncoding::Raw => 2,
+        };
+        self.exp_pos = (self.exp_pos & POS_MASK) | (bits << ENC_SHIFT);
+    }
+
+    /// The name OBJECT ENCODING reports: the value's own for collections,
+    /// and for strings the one Redis would have picked when it created it.
+    pub fn encoding(&self) -> &'static str {
+        match &self.value {
+            Value::Str(s) => crate::types::string::encoding_as(s, self.str_encoding()),
+            v => v.encoding(),
+        }
     }
 }
 
@@ -266,7 +313,7 @@ impl Db {
     /// Expiry of the entry, if it has a TTL.
     fn ttl_of(&self, e: &Entry) -> Option<u64> {
         if e.has_ttl() {
-            self.exp_at.get(e.exp_pos as usize).copied()
+            self.exp_at.get(e.pos()).copied()
         } else {
             None
         }
@@ -311,7 +358,7 @@ impl Db {
         match self.entry_at_mut(i) {
             Some(e) => {
                 e.meta |= TTL_FLAG;
-                e.exp_pos = n as u32;
+                e.set_pos(n);
             }
             None => return,
         }
@@ -324,7 +371,7 @@ impl Db {
             for p in [r, n] {
                 if let Some(&s) = self.exp_slot.get(p) {
                     if let Some(e) = self.entry_at_mut(s as usize) {
-                        e.exp_pos = p as u32;
+                        e.set_pos(p);
                     }
                 }
             }
@@ -352,7 +399,7 @@ impl Db {
         self.exp_slot.swap_remove(pos);
         if let Some(&moved) = self.exp_slot.get(pos) {
             if let Some(e) = self.entry_at_mut(moved as usize) {
-                e.exp_pos = pos as u32;
+                e.set_pos(pos);
             }
         }
     }
@@ -371,7 +418,7 @@ impl Db {
             let (mh, ttl_pos) = match self.slab.get(i) {
                 Some(s) => (
                     self.hasher.hash_one(s.key.as_slice()),
-                    s.entry.has_ttl().then_some(s.entry.exp_pos as usize),
+                    s.entry.has_ttl().then_some(s.entry.pos()),
                 ),
                 None => return Some(removed),
             };
@@ -383,7 +430,7 @@ impl Db {
             }
         }
         if removed.entry.has_ttl() {
-            self.exp_remove(removed.entry.exp_pos as usize);
+            self.exp_remove(removed.entry.pos());
         }
         self.maybe_shrink();
         Some(removed)
@@ -500,8 +547,20 @@ impl Db {
     /// An overwritten key keeps its access history, touched once (Redis's
     /// `lookupKeyWrite` then `dbOverwrite`, which keeps the LFU counter).
     pub fn set(&mut self, key: &[u8], value: Value) -> Option<Entry> {
-        self.dirty += 1;
+        self.set_entry(key, Entry::new(value))
+    }
+
+    /// [`Db::set`] of a string created other than through
+    /// `tryObjectEncoding` (see [`StrEncoding`]), in one lookup.
+    pub fn set_encoded(&mut self, key: &[u8], value: Value, how: StrEncoding) -> Option<Entry> {
         let mut e = Entry::new(value);
+        e.set_str_encoding(how);
+        self.set_entry(key, e)
+    }
+
+    /// [`Db::set`] of a prepared entry (its TTL flag must be clear).
+    fn set_entry(&mut self, key: &[u8], mut e: Entry) -> Option<Entry> {
+        self.dirty += 1;
         match self.find(key) {
             Some(i) => {
                 let (t, now) = (&self.tunables, self.now);
@@ -510,7 +569,7 @@ impl Db {
                 Self::touch_entry(t, now, &mut e);
                 let old = std::mem::replace(slot, e);
                 if old.has_ttl() {
-                    self.exp_remove(old.exp_pos as usize);
+                    self.exp_remove(old.pos());
                 }
                 Some(old)
             }
@@ -529,6 +588,7 @@ impl Db {
             Some(i) => {
                 if let Some(e) = self.entry_at_mut(i) {
                     e.value = value;
+                    e.set_str_encoding(StrEncoding::Auto);
                 }
             }
             None => {
@@ -566,7 +626,7 @@ impl Db {
             return false;
         };
         let existing = match self.entry_at(i) {
-            Some(e) if e.has_ttl() => Some(e.exp_pos as usize),
+            Some(e) if e.has_ttl() => Some(e.pos()),
             Some(_) => None,
             None => return false,
         };
@@ -586,7 +646,7 @@ impl Db {
         let pos = match self.entry_at_mut(i) {
             Some(e) if e.has_ttl() => {
                 e.meta &= ACCESS_MASK;
-                e.exp_pos as usize
+                e.pos()
             }
             _ => return false,
         };

@@ -311,9 +311,9 @@ impl Keyspace {
 
     /// Lock the shards owning `keys` (ascending order), fixing the command
     /// clock at `now` (Unix ms).
-    pub fn lock_keys<'a, I>(&'a self, keys: I, now: u64) -> Locked<'a>
+    pub fn lock_keys<'k, I>(&self, keys: I, now: u64) -> Locked<'_>
     where
-        I: IntoIterator<Item = &'a [u8]>,
+        I: IntoIterator<Item = &'k [u8]>,
     {
         let mut ids: SmallVec<[usize; 4]> = SmallVec::new();
         for k in keys {

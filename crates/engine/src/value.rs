@@ -1,9 +1,7 @@
 //! The value stored under a key.
 
 use crate::blob::Blob;
-use crate::types::{
-    hash::HashValue, item::Item, list::ListValue, set::SetValue, zset::ZSetValue,
-};
+use crate::types::{hash::HashValue, item::Item, list::ListValue, set::SetValue, zset::ZSetValue};
 
 /// A Redis value. Each collection type owns its compact and large encodings.
 #[derive(Debug, Clone)]

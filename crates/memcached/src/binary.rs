@@ -71,16 +71,22 @@ pub(crate) fn process(c: &mut Conn, eng: &Engine, buf: &[u8], out: &mut Vec<u8>)
     }
     let (cmd, quiet) = unquiet(h.opcode);
     // Oversized values are refused before buffering them.
-    let is_store = matches!(cmd, op::SET | op::ADD | op::REPLACE | op::APPEND | op::PREPEND);
+    let is_store = matches!(
+        cmd,
+        op::SET | op::ADD | op::REPLACE | op::APPEND | op::PREPEND
+    );
     if is_store && body > eng.settings.item_size_max + KEY_MAX_LENGTH + 64 {
         let vlen = body - keylen - extlen;
-        if (cmd == op::SET || cmd == op::ADD || cmd == op::REPLACE) && (extlen != 8 || keylen == 0) {
+        if (cmd == op::SET || cmd == op::ADD || cmd == op::REPLACE) && (extlen != 8 || keylen == 0)
+        {
             return protocol_error(c, &h, out);
         }
         if buf.len() < HEADER_LEN + keylen + extlen {
             return None;
         }
-        let key = buf.get(HEADER_LEN + extlen..HEADER_LEN + extlen + keylen).unwrap_or(&[]);
+        let key = buf
+            .get(HEADER_LEN + extlen..HEADER_LEN + extlen + keylen)
+            .unwrap_or(&[]);
         eng.incr(c.worker, C::StoreTooLarge);
         write_error(out, h.opcode, status::E2BIG, h.opaque);
         if cmd == op::SET {
@@ -94,10 +100,21 @@ pub(crate) fn process(c: &mut Conn, eng: &Engine, buf: &[u8], out: &mut Vec<u8>)
     }
     let total = HEADER_LEN + body;
     let extras = buf.get(HEADER_LEN..HEADER_LEN + extlen).unwrap_or(&[]);
-    let key = buf.get(HEADER_LEN + extlen..HEADER_LEN + extlen + keylen).unwrap_or(&[]);
+    let key = buf
+        .get(HEADER_LEN + extlen..HEADER_LEN + extlen + keylen)
+        .unwrap_or(&[]);
     let value = buf.get(HEADER_LEN + extlen + keylen..total).unwrap_or(&[]);
     let ok = |out: &mut Vec<u8>, cas: u64, extras: &[u8], key: &[u8], value: &[u8]| {
-        write_response(out, h.opcode, status::SUCCESS, h.opaque, cas, extras, key, value);
+        write_response(
+            out,
+            h.opcode,
+            status::SUCCESS,
+            h.opaque,
+            cas,
+            extras,
+            key,
+            value,
+        );
     };
     let err = |out: &mut Vec<u8>, st: u16| write_error(out, h.opcode, st, h.opaque);
     match cmd {
@@ -127,7 +144,11 @@ pub(crate) fn process(c: &mut Conn, eng: &Engine, buf: &[u8], out: &mut Vec<u8>)
                 return protocol_error(c, &h, out);
             }
             eng.incr(c.worker, C::CmdFlush);
-            let delay = if extlen == 4 { i64::from(be32(extras, 0)) } else { 0 };
+            let delay = if extlen == 4 {
+                i64::from(be32(extras, 0))
+            } else {
+                0
+            };
             if !eng.settings.flush_enabled {
                 write_error(out, h.opcode, status::AUTH_ERROR, h.opaque);
             } else {
@@ -148,7 +169,16 @@ pub(crate) fn process(c: &mut Conn, eng: &Engine, buf: &[u8], out: &mut Vec<u8>)
                 return protocol_error(c, &h, out);
             }
             let exptime = i64::from(be32(extras, 0));
-            get(c, eng, &h, cmd == op::GATK, quiet, Some((exptime, cmd == op::TOUCH)), key, out);
+            get(
+                c,
+                eng,
+                &h,
+                cmd == op::GATK,
+                quiet,
+                Some((exptime, cmd == op::TOUCH)),
+                key,
+                out,
+            );
         }
         op::SET | op::ADD | op::REPLACE | op::APPEND | op::PREPEND => {
             let setlike = matches!(cmd, op::SET | op::ADD | op::REPLACE);
@@ -278,12 +308,8 @@ pub(crate) fn process(c: &mut Conn, eng: &Engine, buf: &[u8], out: &mut Vec<u8>)
                 }
             }
         }
-        op::VERBOSITY => {
-            if extlen != 4 || keylen != 0 || body != 4 {
-                return protocol_error(c, &h, out);
-            }
-            ok(out, 0, &[], &[], &[]);
-        }
+        // memcached 1.6 has no binary VERBOSITY handler: it answers
+        // "Unknown command" like for any other unsupported opcode.
         op::SASL_LIST_MECHS | op::SASL_AUTH | op::SASL_STEP => {
             err(out, status::UNKNOWN_COMMAND);
         }
@@ -307,7 +333,16 @@ fn get(
         eng.incr(c.worker, C::CmdConfigGet);
         let body = eng.cluster_body();
         let k: &[u8] = if with_key { key } else { &[] };
-        write_response(out, h.opcode, status::SUCCESS, h.opaque, 0, &0u32.to_be_bytes(), k, &body);
+        write_response(
+            out,
+            h.opcode,
+            status::SUCCESS,
+            h.opaque,
+            0,
+            &0u32.to_be_bytes(),
+            k,
+            &body,
+        );
         return;
     }
     let is_touch = touch.is_some_and(|(_, t)| t);
@@ -330,14 +365,37 @@ fn get(
     });
     if touch.is_some() {
         eng.incr(c.worker, C::CmdTouch);
-        eng.incr(c.worker, if hit.is_some() { C::TouchHits } else { C::TouchMisses });
+        eng.incr(
+            c.worker,
+            if hit.is_some() {
+                C::TouchHits
+            } else {
+                C::TouchMisses
+            },
+        );
     } else {
         eng.incr(c.worker, C::CmdGet);
-        eng.incr(c.worker, if hit.is_some() { C::GetHits } else { C::GetMisses });
+        eng.incr(
+            c.worker,
+            if hit.is_some() {
+                C::GetHits
+            } else {
+                C::GetMisses
+            },
+        );
     }
     if hit.is_none() && !quiet {
         if with_key {
-            write_response(out, h.opcode, status::KEY_ENOENT, h.opaque, 0, &[], key, &[]);
+            write_response(
+                out,
+                h.opcode,
+                status::KEY_ENOENT,
+                h.opaque,
+                0,
+                &[],
+                key,
+                &[],
+            );
         } else {
             write_error(out, h.opcode, status::KEY_ENOENT, h.opaque);
         }

@@ -67,6 +67,9 @@ pub enum Mode {
     Append,
     Prepend,
     Cas,
+    /// Meta `ms` with `C` and `I`: like `Cas`, but a CAS *older* than the
+    /// item's still stores, marking the item stale and keeping its TTL.
+    CasStale,
 }
 
 /// Outcome of a store, as memcached's `store_item_type`.
@@ -169,7 +172,8 @@ impl Engine {
     /// from here (items, index, connection buffers), as memcached's limit
     /// counts item memory and not the process's fixed overhead.
     pub fn set_baseline(&self) {
-        self.baseline.store(memory::used_memory(), Ordering::Relaxed);
+        self.baseline
+            .store(memory::used_memory(), Ordering::Relaxed);
     }
 
     /// Heap bytes used since [`Engine::set_baseline`].
@@ -339,17 +343,22 @@ impl Engine {
             Some(Value::Item(i)) => Some((i.cas(), i.flags())),
             _ => None,
         };
-        let at = self.expiry_at(exptime, now);
+        let mut at = self.expiry_at(exptime, now);
+        let mut stale = false;
         let res = match (old, mode) {
             (Some(_), Mode::Add) => return Stored::NotStored,
             (None, Mode::Replace | Mode::Append | Mode::Prepend) => return Stored::NotStored,
-            (None, Mode::Cas) => {
+            (None, Mode::Cas | Mode::CasStale) => {
                 self.incr(worker, C::CasMisses);
                 return Stored::NotFound;
             }
-            (Some((old_cas, _)), Mode::Cas) => {
+            (Some((old_cas, _)), Mode::Cas | Mode::CasStale) => {
                 if cas_in != 0 && cas_in == old_cas {
                     self.incr(worker, C::CasHits);
+                    None
+                } else if mode == Mode::CasStale && cas_in != 0 && cas_in < old_cas {
+                    self.incr(worker, C::CasHits);
+                    stale = true;
                     None
                 } else {
                     self.incr(worker, C::CasBadval);
@@ -391,7 +400,15 @@ impl Engine {
                 db.dirty += 1;
             }
             None => {
-                db.set(key, Value::Item(Item::new(flags, data, cas)));
+                let mut item = Item::new(flags, data, cas);
+                if stale {
+                    at = db.expire_at(key);
+                    item.set_flag(Item::STALE, true);
+                    if let Some(Value::Item(old)) = db.peek(key).map(|e| &e.value) {
+                        item.set_flag(Item::TOKEN_SENT, old.has(Item::TOKEN_SENT));
+                    }
+                }
+                db.set(key, Value::Item(item));
                 if let Some(at) = at {
                     db.set_expire(key, at);
                 }
@@ -412,7 +429,12 @@ impl Engine {
 
     /// Look an item up (lazy expiry; LRU bump and fetched mark unless
     /// `!bump`) and let `f` read or change it, including its expiry.
-    pub fn access<R>(&self, key: &[u8], bump: bool, f: impl FnOnce(&mut Access<'_>) -> R) -> Option<R> {
+    pub fn access<R>(
+        &self,
+        key: &[u8],
+        bump: bool,
+        f: impl FnOnce(&mut Access<'_>) -> R,
+    ) -> Option<R> {
         let now = self.now();
         self.maybe_flush(now);
         let mut l = self.ks.lock_keys(std::iter::once(key), now);
@@ -512,9 +534,15 @@ impl Engine {
         let cas = self.next_cas();
         let flags = it.flags();
         let new = if s.len() <= data.len() {
+            // In place: memcached keeps the item, so its meta flags
+            // (fetched, stale, token sent) stay too.
             let mut v = s.to_vec();
             v.resize(data.len(), b' ');
-            Item::new(flags, &v, cas)
+            let mut n = Item::new(flags, &v, cas);
+            for f in [Item::FETCHED, Item::STALE, Item::TOKEN_SENT] {
+                n.set_flag(f, it.has(f));
+            }
+            n
         } else {
             Item::new(flags, s, cas)
         };
@@ -572,7 +600,10 @@ impl Engine {
     pub fn set_cluster(&self, nodes_text: &[u8]) -> Result<u64, &'static str> {
         let text = std::str::from_utf8(nodes_text).map_err(|_| "CLIENT_ERROR bad data chunk")?;
         let mut nodes = Vec::new();
-        for n in text.split(|c: char| c.is_ascii_whitespace()).filter(|s| !s.is_empty()) {
+        for n in text
+            .split(|c: char| c.is_ascii_whitespace())
+            .filter(|s| !s.is_empty())
+        {
             let parts: Vec<&str> = n.split('|').collect();
             let ok = parts.len() == 3
                 && !parts.first().is_some_and(|h| h.is_empty())
@@ -631,18 +662,41 @@ mod tests {
     #[test]
     fn store_modes() {
         let e = eng();
-        assert!(matches!(e.store(0, Mode::Set, b"k", 5, 0, b"v", 0), Stored::Stored(_)));
-        assert_eq!(e.store(0, Mode::Add, b"k", 0, 0, b"x", 0), Stored::NotStored);
-        assert_eq!(e.store(0, Mode::Replace, b"n", 0, 0, b"x", 0), Stored::NotStored);
-        assert!(matches!(e.store(0, Mode::Append, b"k", 9, 0, b"w", 0), Stored::Stored(_)));
+        assert!(matches!(
+            e.store(0, Mode::Set, b"k", 5, 0, b"v", 0),
+            Stored::Stored(_)
+        ));
+        assert_eq!(
+            e.store(0, Mode::Add, b"k", 0, 0, b"x", 0),
+            Stored::NotStored
+        );
+        assert_eq!(
+            e.store(0, Mode::Replace, b"n", 0, 0, b"x", 0),
+            Stored::NotStored
+        );
+        assert!(matches!(
+            e.store(0, Mode::Append, b"k", 9, 0, b"w", 0),
+            Stored::Stored(_)
+        ));
         let (data, flags, cas) = e
-            .access(b"k", true, |a| (a.item.data().to_vec(), a.item.flags(), a.item.cas()))
+            .access(b"k", true, |a| {
+                (a.item.data().to_vec(), a.item.flags(), a.item.cas())
+            })
             .unwrap_or_default();
         assert_eq!((data.as_slice(), flags), (&b"vw"[..], 5));
-        assert_eq!(e.store(0, Mode::Cas, b"k", 0, 0, b"z", cas + 1), Stored::Exists);
-        assert!(matches!(e.store(0, Mode::Cas, b"k", 0, 0, b"z", cas), Stored::Stored(_)));
+        assert_eq!(
+            e.store(0, Mode::Cas, b"k", 0, 0, b"z", cas + 1),
+            Stored::Exists
+        );
+        assert!(matches!(
+            e.store(0, Mode::Cas, b"k", 0, 0, b"z", cas),
+            Stored::Stored(_)
+        ));
         assert_eq!(e.store(0, Mode::Cas, b"q", 0, 0, b"z", 1), Stored::NotFound);
-        assert!(matches!(e.store(0, Mode::Set, b"neg", 0, -1, b"v", 0), Stored::Stored(_)));
+        assert!(matches!(
+            e.store(0, Mode::Set, b"neg", 0, -1, b"v", 0),
+            Stored::Stored(_)
+        ));
         assert!(e.access(b"neg", true, |_| ()).is_none());
     }
 
@@ -667,7 +721,10 @@ mod tests {
         assert_eq!(e.expiry_at(0, 1000), None);
         assert_eq!(e.expiry_at(-1, 1000), Some(1));
         assert_eq!(e.expiry_at(10, 1000), Some(11_000));
-        assert_eq!(e.expiry_at(REALTIME_MAXDELTA + 1, 0), Some((REALTIME_MAXDELTA as u64 + 1) * 1000));
+        assert_eq!(
+            e.expiry_at(REALTIME_MAXDELTA + 1, 0),
+            Some((REALTIME_MAXDELTA as u64 + 1) * 1000)
+        );
     }
 
     #[test]

@@ -103,25 +103,28 @@ impl Settings {
         while let Some(raw) = args.get(i) {
             i += 1;
             // Split "--opt=value" and "-p11211".
-            let (name, inline): (String, Option<String>) = if let Some(long) = raw.strip_prefix("--")
-            {
-                match long.split_once('=') {
-                    Some((n, v)) => (format!("--{n}"), Some(v.to_string())),
-                    None => (raw.clone(), None),
-                }
-            } else if raw.starts_with('-') && raw.len() > 2 && !raw.starts_with("-vv") {
-                match (raw.get(..2), raw.get(2..)) {
-                    (Some(n), Some(v)) => (n.to_string(), Some(v.to_string())),
-                    _ => return Err(ArgError::Unknown(raw.clone())),
-                }
-            } else {
-                (raw.clone(), None)
-            };
+            let (name, inline): (String, Option<String>) =
+                if let Some(long) = raw.strip_prefix("--") {
+                    match long.split_once('=') {
+                        Some((n, v)) => (format!("--{n}"), Some(v.to_string())),
+                        None => (raw.clone(), None),
+                    }
+                } else if raw.starts_with('-') && raw.len() > 2 && !raw.starts_with("-vv") {
+                    match (raw.get(..2), raw.get(2..)) {
+                        (Some(n), Some(v)) => (n.to_string(), Some(v.to_string())),
+                        _ => return Err(ArgError::Unknown(raw.clone())),
+                    }
+                } else {
+                    (raw.clone(), None)
+                };
             let mut value = |n: &str| -> Result<String, ArgError> {
                 if let Some(v) = inline.clone() {
                     return Ok(v);
                 }
-                let v = args.get(i).cloned().ok_or_else(|| ArgError::Missing(n.into()))?;
+                let v = args
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| ArgError::Missing(n.into()))?;
                 i += 1;
                 Ok(v)
             };
@@ -152,7 +155,11 @@ impl Settings {
                 }
                 "-c" | "--conn-limit" => {
                     let v = value(&name)?;
-                    s.maxconns = v.parse().ok().filter(|&c| c > 0).ok_or_else(|| bad(&name, &v))?;
+                    s.maxconns = v
+                        .parse()
+                        .ok()
+                        .filter(|&c| c > 0)
+                        .ok_or_else(|| bad(&name, &v))?;
                 }
                 "-t" | "--threads" => {
                     let v = value(&name)?;
@@ -201,8 +208,14 @@ impl Settings {
                 "-u" | "--user" | "-o" | "--extended" | "-B" | "--protocol" => {
                     let _ = value(&name)?;
                 }
-                "-d" | "--daemon" | "-k" | "--lock-memory" | "-L" | "--enable-largepages"
-                | "-r" | "--enable-coredumps" => {}
+                "-d"
+                | "--daemon"
+                | "-k"
+                | "--lock-memory"
+                | "-L"
+                | "--enable-largepages"
+                | "-r"
+                | "--enable-coredumps" => {}
                 "-h" | "--help" => return Err(ArgError::Help),
                 _ => return Err(ArgError::Unknown(raw.clone())),
             }
@@ -232,7 +245,10 @@ mod tests {
         assert_eq!(s.verbose, 1);
         let s = Settings::from_args(&a("--port=1 --memory-limit=8 --threads=1 -p2 -vv"))
             .unwrap_or_default();
-        assert_eq!((s.port, s.maxbytes, s.threads, s.verbose), (2, 8 << 20, 1, 2));
+        assert_eq!(
+            (s.port, s.maxbytes, s.threads, s.verbose),
+            (2, 8 << 20, 1, 2)
+        );
         assert_eq!(
             Settings::from_args(&a("--bogus")).err(),
             Some(ArgError::Unknown("--bogus".into()))

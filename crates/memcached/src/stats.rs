@@ -46,8 +46,16 @@ pub fn general(eng: &Engine) -> Stats {
     kv(&mut v, "max_connections", eng.settings.maxconns);
     let curr = eng.curr_conns.load(Ordering::Relaxed);
     kv(&mut v, "curr_connections", curr);
-    kv(&mut v, "total_connections", eng.total_conns.load(Ordering::Relaxed));
-    kv(&mut v, "rejected_connections", eng.rejected_conns.load(Ordering::Relaxed));
+    kv(
+        &mut v,
+        "total_connections",
+        eng.total_conns.load(Ordering::Relaxed),
+    );
+    kv(
+        &mut v,
+        "rejected_connections",
+        eng.rejected_conns.load(Ordering::Relaxed),
+    );
     kv(&mut v, "connection_structures", curr + 1);
     kv(&mut v, "response_obj_oom", 0);
     kv(&mut v, "response_obj_count", curr);
@@ -58,13 +66,38 @@ pub fn general(eng: &Engine) -> Stats {
     kv(&mut v, "read_buf_oom", 0);
     kv(&mut v, "reserved_fds", 20);
     for name in [
-        C::CmdGet, C::CmdSet, C::CmdFlush, C::CmdTouch, C::CmdMeta, C::GetHits,
-        C::GetMisses, C::GetExpired, C::GetFlushed, C::DeleteMisses, C::DeleteHits,
-        C::IncrMisses, C::IncrHits, C::DecrMisses, C::DecrHits, C::CasMisses, C::CasHits,
-        C::CasBadval, C::TouchHits, C::TouchMisses, C::StoreTooLarge, C::StoreNoMemory,
-        C::AuthCmds, C::AuthErrors, C::BytesRead, C::BytesWritten,
+        C::CmdGet,
+        C::CmdSet,
+        C::CmdFlush,
+        C::CmdTouch,
+        C::CmdMeta,
+        C::GetHits,
+        C::GetMisses,
+        C::GetExpired,
+        C::GetFlushed,
+        C::DeleteMisses,
+        C::DeleteHits,
+        C::IncrMisses,
+        C::IncrHits,
+        C::DecrMisses,
+        C::DecrHits,
+        C::CasMisses,
+        C::CasHits,
+        C::CasBadval,
+        C::TouchHits,
+        C::TouchMisses,
+        C::StoreTooLarge,
+        C::StoreNoMemory,
+        C::AuthCmds,
+        C::AuthErrors,
+        C::BytesRead,
+        C::BytesWritten,
     ] {
-        kv(&mut v, COUNTER_NAMES.get(name as usize).copied().unwrap_or("?"), c(name));
+        kv(
+            &mut v,
+            COUNTER_NAMES.get(name as usize).copied().unwrap_or("?"),
+            c(name),
+        );
     }
     kv(&mut v, "limit_maxbytes", eng.limit.load(Ordering::Relaxed));
     kv(&mut v, "accepting_conns", 1);
@@ -76,17 +109,29 @@ pub fn general(eng: &Engine) -> Stats {
     kv(&mut v, "hash_bytes", 524288);
     kv(&mut v, "hash_is_expanding", 0);
     for k in [
-        "slab_reassign_rescues", "slab_reassign_chunk_rescues", "slab_reassign_evictions_nomem",
-        "slab_reassign_inline_reclaim", "slab_reassign_busy_items", "slab_reassign_busy_deletes",
-        "slab_reassign_running", "slabs_moved", "lru_crawler_running",
+        "slab_reassign_rescues",
+        "slab_reassign_chunk_rescues",
+        "slab_reassign_evictions_nomem",
+        "slab_reassign_inline_reclaim",
+        "slab_reassign_busy_items",
+        "slab_reassign_busy_deletes",
+        "slab_reassign_running",
+        "slabs_moved",
+        "lru_crawler_running",
     ] {
         kv(&mut v, k, 0);
     }
     kv(&mut v, "lru_crawler_starts", 0);
     kv(&mut v, "lru_maintainer_juggles", 0);
     for k in [
-        "malloc_fails", "log_worker_dropped", "log_worker_written", "log_watcher_skipped",
-        "log_watcher_sent", "log_watchers", "unexpected_napi_ids", "round_robin_fallback",
+        "malloc_fails",
+        "log_worker_dropped",
+        "log_worker_written",
+        "log_watcher_skipped",
+        "log_watcher_sent",
+        "log_watchers",
+        "unexpected_napi_ids",
+        "round_robin_fallback",
     ] {
         kv(&mut v, k, 0);
     }
@@ -102,8 +147,14 @@ pub fn general(eng: &Engine) -> Stats {
     kv(&mut v, "evictions", evictions);
     kv(&mut v, "reclaimed", reclaimed);
     for k in [
-        "crawler_reclaimed", "crawler_items_checked", "lrutail_reflocked", "moves_to_cold",
-        "moves_to_warm", "moves_within_lru", "direct_reclaims", "lru_bumps_dropped",
+        "crawler_reclaimed",
+        "crawler_items_checked",
+        "lrutail_reflocked",
+        "moves_to_cold",
+        "moves_to_warm",
+        "moves_within_lru",
+        "direct_reclaims",
+        "lru_bumps_dropped",
     ] {
         kv(&mut v, k, 0);
     }
@@ -124,7 +175,11 @@ pub fn settings(eng: &Engine) -> Stats {
     kv(
         &mut v,
         "inter",
-        if s.listen.is_empty() { "NULL".to_string() } else { s.listen.join(",") },
+        if s.listen.is_empty() {
+            "NULL".to_string()
+        } else {
+            s.listen.join(",")
+        },
     );
     kv(&mut v, "verbosity", eng.verbosity.load(Ordering::Relaxed));
     kv(&mut v, "oldest", 0);
@@ -139,7 +194,11 @@ pub fn settings(eng: &Engine) -> Stats {
     kv(&mut v, "stat_key_prefix", ":");
     kv(&mut v, "detail_enabled", "no");
     kv(&mut v, "reqs_per_event", s.reqs_per_event);
-    kv(&mut v, "cas_enabled", if s.cas_enabled { "yes" } else { "no" });
+    kv(
+        &mut v,
+        "cas_enabled",
+        if s.cas_enabled { "yes" } else { "no" },
+    );
     kv(&mut v, "tcp_backlog", s.backlog);
     kv(&mut v, "binding_protocol", "auto-negotiate");
     kv(&mut v, "auth_enabled_sasl", "no");
@@ -156,7 +215,11 @@ pub fn settings(eng: &Engine) -> Stats {
     kv(&mut v, "lru_crawler_sleep", 100);
     kv(&mut v, "lru_crawler_tocrawl", 0);
     kv(&mut v, "tail_repair_time", 0);
-    kv(&mut v, "flush_enabled", if s.flush_enabled { "yes" } else { "no" });
+    kv(
+        &mut v,
+        "flush_enabled",
+        if s.flush_enabled { "yes" } else { "no" },
+    );
     kv(&mut v, "dump_enabled", "yes");
     kv(&mut v, "hash_algorithm", "ahash");
     kv(&mut v, "lru_maintainer_thread", "yes");
@@ -175,7 +238,12 @@ fn classes(eng: &Engine) -> std::collections::BTreeMap<u32, (u64, u64, usize)> {
             if let Some(d) = g.dbs.first() {
                 for (k, e) in d.iter() {
                     if let Value::Item(i) = &e.value {
-                        let nt = 48 + 8 + k.len() + 1 + i.data().len() + 2
+                        let nt = 48
+                            + 8
+                            + k.len()
+                            + 1
+                            + i.data().len()
+                            + 2
                             + if i.flags() == 0 { 0 } else { 4 };
                         let (cls, size) = slab_class(nt);
                         let ent = m.entry(cls).or_insert((0u64, 0u64, size));
@@ -202,11 +270,26 @@ pub fn items(eng: &Engine) -> Stats {
         kv(&mut v, &p("age"), 0);
         kv(&mut v, &p("mem_requested"), req);
         for f in [
-            "evicted", "evicted_nonzero", "evicted_time", "outofmemory", "tailrepairs",
-            "reclaimed", "expired_unfetched", "evicted_unfetched", "evicted_active",
-            "crawler_reclaimed", "crawler_items_checked", "lrutail_reflocked", "moves_to_cold",
-            "moves_to_warm", "moves_within_lru", "direct_reclaims", "hits_to_hot",
-            "hits_to_warm", "hits_to_cold", "hits_to_temp",
+            "evicted",
+            "evicted_nonzero",
+            "evicted_time",
+            "outofmemory",
+            "tailrepairs",
+            "reclaimed",
+            "expired_unfetched",
+            "evicted_unfetched",
+            "evicted_active",
+            "crawler_reclaimed",
+            "crawler_items_checked",
+            "lrutail_reflocked",
+            "moves_to_cold",
+            "moves_to_warm",
+            "moves_within_lru",
+            "direct_reclaims",
+            "hits_to_hot",
+            "hits_to_warm",
+            "hits_to_cold",
+            "hits_to_temp",
         ] {
             kv(&mut v, &p(f), 0);
         }
@@ -231,8 +314,14 @@ pub fn slabs(eng: &Engine) -> Stats {
         kv(&mut v, &p("free_chunks"), pages * per_page - n);
         kv(&mut v, &p("free_chunks_end"), 0);
         for f in [
-            "get_hits", "cmd_set", "delete_hits", "incr_hits", "decr_hits", "cas_hits",
-            "cas_badval", "touch_hits",
+            "get_hits",
+            "cmd_set",
+            "delete_hits",
+            "incr_hits",
+            "decr_hits",
+            "cas_hits",
+            "cas_badval",
+            "touch_hits",
         ] {
             kv(&mut v, &p(f), 0);
         }

@@ -42,11 +42,20 @@ fn tok<'a>(t: &Tokens<'a>, i: usize) -> &'a [u8] {
 }
 
 /// Execute one request line; `after` is the input that follows it.
-pub(crate) fn command(c: &mut Conn, eng: &Engine, line: &[u8], after: &[u8], out: &mut Vec<u8>) -> Step {
+pub(crate) fn command(
+    c: &mut Conn,
+    eng: &Engine,
+    line: &[u8],
+    after: &[u8],
+    out: &mut Vec<u8>,
+) -> Step {
     let t = tokenize(line);
     let n = t.ntokens();
     let cmd = tok(&t, 0);
-    let mut o = Out { out, noreply: false };
+    let mut o = Out {
+        out,
+        noreply: false,
+    };
     if n < 2 || cmd.len() < 2 {
         o.line(b"ERROR");
         return Step::Done(0);
@@ -264,7 +273,14 @@ fn get(c: &Conn, eng: &Engine, t: &Tokens<'_>, return_cas: bool, touch: bool, ou
     out.extend_from_slice(b"END\r\n");
 }
 
-fn get_one(c: &Conn, eng: &Engine, key: &[u8], return_cas: bool, exptime: Option<i64>, out: &mut Vec<u8>) {
+fn get_one(
+    c: &Conn,
+    eng: &Engine,
+    key: &[u8],
+    return_cas: bool,
+    exptime: Option<i64>,
+    out: &mut Vec<u8>,
+) {
     if key == LEGACY_CLUSTER_KEY {
         eng.incr(c.worker, C::CmdConfigGet);
         let body = eng.cluster_body();
@@ -320,7 +336,14 @@ fn get_one(c: &Conn, eng: &Engine, key: &[u8], return_cas: bool, exptime: Option
 
 /// set/add/replace/append/prepend/cas (memcached's
 /// `process_update_command` + `complete_nread_ascii`).
-fn update(c: &mut Conn, eng: &Engine, t: &Tokens<'_>, mode: Mode, after: &[u8], out: &mut Vec<u8>) -> Step {
+fn update(
+    c: &mut Conn,
+    eng: &Engine,
+    t: &Tokens<'_>,
+    mode: Mode,
+    after: &[u8],
+    out: &mut Vec<u8>,
+) -> Step {
     let mut o = Out {
         out,
         noreply: noreply(t),
@@ -369,7 +392,15 @@ fn update(c: &mut Conn, eng: &Engine, t: &Tokens<'_>, mode: Mode, after: &[u8], 
         o.line(b"CLIENT_ERROR bad data chunk");
         return Step::Done(vlen + 2);
     }
-    let res = eng.store(c.worker, mode, key, flags, i64::from(exptime), data, req_cas);
+    let res = eng.store(
+        c.worker,
+        mode,
+        key,
+        flags,
+        i64::from(exptime),
+        data,
+        req_cas,
+    );
     match res {
         Stored::Stored(_) => o.line(b"STORED"),
         Stored::Exists => o.line(b"EXISTS"),
@@ -432,7 +463,9 @@ fn arith(c: &Conn, eng: &Engine, t: &Tokens<'_>, incr: bool, out: &mut Vec<u8>) 
             let mut b = itoa::Buffer::new();
             o.line(b.format(v).as_bytes());
         }
-        Delta::NonNumeric => o.line(b"CLIENT_ERROR cannot increment or decrement non-numeric value"),
+        Delta::NonNumeric => {
+            o.line(b"CLIENT_ERROR cannot increment or decrement non-numeric value")
+        }
         Delta::NotFound | Delta::CasMismatch => {
             eng.incr(c.worker, if incr { C::IncrMisses } else { C::DecrMisses });
             o.line(b"NOT_FOUND");
@@ -442,13 +475,16 @@ fn arith(c: &Conn, eng: &Engine, t: &Tokens<'_>, incr: bool, out: &mut Vec<u8>) 
 
 fn delete(c: &Conn, eng: &Engine, t: &Tokens<'_>, out: &mut Vec<u8>) {
     let n = t.ntokens();
-    let mut o = Out { out, noreply: false };
+    let mut o = Out {
+        out,
+        noreply: false,
+    };
     if n > 3 {
         let hold_is_zero = tok(t, 2) == b"0";
         let sets_noreply = noreply(t);
         o.noreply = sets_noreply;
-        let valid = (n == 4 && (hold_is_zero || sets_noreply))
-            || (n == 5 && hold_is_zero && sets_noreply);
+        let valid =
+            (n == 4 && (hold_is_zero || sets_noreply)) || (n == 5 && hold_is_zero && sets_noreply);
         if !valid {
             o.line(b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
             return;
@@ -611,7 +647,8 @@ fn meta_get(c: &Conn, eng: &Engine, t: &Tokens<'_>, out: &mut Vec<u8>) {
                         let threshold = eng.expiry_at(i64::from(r), a.now);
                         if !a.item.has(Item::TOKEN_SENT)
                             && !created
-                            && a.expire_at.is_some_and(|at| threshold.is_some_and(|th| at < th))
+                            && a.expire_at
+                                .is_some_and(|at| threshold.is_some_and(|th| at < th))
                         {
                             won = true;
                         }
@@ -758,7 +795,11 @@ fn meta_set(c: &mut Conn, eng: &Engine, t: &Tokens<'_>, after: &[u8], out: &mut 
         _ => return fail(c, out, "CLIENT_ERROR invalid mode for ms M token"),
     };
     if of.has_cas && matches!(mode, Mode::Set | Mode::Replace) {
-        mode = Mode::Cas;
+        mode = if of.set_stale {
+            Mode::CasStale
+        } else {
+            Mode::Cas
+        };
     }
     if !eng.item_size_ok(key.len(), of.client_flags, vlen) {
         eng.incr(c.worker, C::StoreTooLarge);
@@ -776,7 +817,15 @@ fn meta_set(c: &mut Conn, eng: &Engine, t: &Tokens<'_>, after: &[u8], out: &mut 
     }
     let data = after.get(..vlen).unwrap_or(&[]);
     let exptime = if of.new_ttl { i64::from(of.exptime) } else { 0 };
-    let res = eng.store(c.worker, mode, key, of.client_flags, exptime, data, of.req_cas_id);
+    let res = eng.store(
+        c.worker,
+        mode,
+        key,
+        of.client_flags,
+        exptime,
+        data,
+        of.req_cas_id,
+    );
     let (code, cas): (&[u8], u64) = match res {
         Stored::Stored(cas) => (b"HD", cas),
         Stored::Exists => (b"EX", 0),
@@ -919,7 +968,10 @@ fn meta_arith(c: &Conn, eng: &Engine, t: &Tokens<'_>, out: &mut Vec<u8>) {
             Some(v)
         }
         Delta::NonNumeric => {
-            err_line(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+            err_line(
+                out,
+                "CLIENT_ERROR cannot increment or decrement non-numeric value",
+            );
             return;
         }
         Delta::CasMismatch => {
@@ -946,9 +998,6 @@ fn meta_arith(c: &Conn, eng: &Engine, t: &Tokens<'_>, out: &mut Vec<u8>) {
     };
     match result {
         Some(v) => {
-            if of.no_reply {
-                // Still apply T / N.
-            }
             let mut b = itoa::Buffer::new();
             let val = b.format(v).as_bytes().to_vec();
             let mut err = None;
@@ -996,7 +1045,9 @@ fn meta_arith(c: &Conn, eng: &Engine, t: &Tokens<'_>, out: &mut Vec<u8>) {
                 err_line(out, e);
                 return;
             }
-            if of.no_reply {
+            // Quiet mode hides only the reply of a plain hit (memcached
+            // answers a vivified miss even with `q`).
+            if of.no_reply && !created {
                 return;
             }
         }
@@ -1066,7 +1117,12 @@ fn meta_debug(eng: &Engine, t: &Tokens<'_>, out: &mut Vec<u8>) {
             None => -1,
             Some(_) => -a.ttl_secs(),
         };
-        let ntotal = 48 + 8 + key.len() + 1 + a.item.data().len() + 2
+        let ntotal = 48
+            + 8
+            + key.len()
+            + 1
+            + a.item.data().len()
+            + 2
             + if a.item.flags() == 0 { 0 } else { 4 };
         let (cls, _) = slab_class(ntotal);
         out.extend_from_slice(
@@ -1075,7 +1131,11 @@ fn meta_debug(eng: &Engine, t: &Tokens<'_>, out: &mut Vec<u8>) {
                 exp,
                 a.idle_s,
                 a.item.cas(),
-                if a.item.has(Item::FETCHED) { "yes" } else { "no" },
+                if a.item.has(Item::FETCHED) {
+                    "yes"
+                } else {
+                    "no"
+                },
                 cls,
                 ntotal
             )

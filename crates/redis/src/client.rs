@@ -55,6 +55,8 @@ pub struct ClientShared {
     /// Out-of-band messages for this connection (MONITOR feed, later pub/sub).
     pub pushes: Mutex<Vec<u8>>,
     pub monitor: AtomicBool,
+    /// A key this client WATCHes was modified: its next EXEC fails.
+    pub watch_dirty: AtomicBool,
 }
 
 impl ClientShared {
@@ -78,6 +80,7 @@ impl ClientShared {
             wake: tokio::sync::Notify::new(),
             pushes: Mutex::new(Vec::new()),
             monitor: AtomicBool::new(false),
+            watch_dirty: AtomicBool::new(false),
         }
     }
 
@@ -233,6 +236,10 @@ pub struct ClientState {
     /// pending replies are written.
     pub close_after_reply: bool,
     pub shared: Arc<ClientShared>,
+    /// Open MULTI transaction, if any.
+    pub multi: Option<crate::cmd::transaction::MultiState>,
+    /// Keys this client WATCHes: (db, key, alive when watched).
+    pub watched: Vec<(usize, ferrocache_engine::Blob, bool)>,
 }
 
 impl ClientState {
@@ -244,6 +251,8 @@ impl ClientState {
             reply_mode: ReplyMode::On,
             close_after_reply: false,
             shared,
+            multi: None,
+            watched: Vec::new(),
         }
     }
 }

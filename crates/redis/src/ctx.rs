@@ -7,14 +7,19 @@ use ferrocache_protocol::ReplyWriter;
 
 /// Everything a handler may use. The shards the command's keys map to are
 /// locked for the handler's whole run, which is what makes it atomic.
-pub struct Ctx<'a> {
-    pub server: &'a Server,
+///
+/// Two lifetimes: `'a` for this command's borrows of the client and its
+/// reply buffer, `'k` for the server and the shard locks. EXEC moves one set
+/// of locks through several commands' contexts, which needs the locks to
+/// outlive each context.
+pub struct Ctx<'a, 'k> {
+    pub server: &'k Server,
     pub client: &'a mut ClientState,
     pub out: &'a mut ReplyWriter,
-    pub ks: Locked<'a>,
+    pub ks: Locked<'k>,
 }
 
-impl<'a> Ctx<'a> {
+impl<'a, 'k> Ctx<'a, 'k> {
     /// The client's selected database, in the shard owning `key`.
     pub fn db(&mut self, key: &[u8]) -> &mut Db {
         let db = self.client.db;

@@ -1,13 +1,19 @@
 //! The path of one request, from parsed arguments to reply bytes:
 //! lookup → subcommand → arity → auth → OOM/eviction → key extraction →
 //! shard locks → handler → CLIENT REPLY filtering → stats, slowlog, MONITOR.
+//!
+//! Inside MULTI, a command that passes the checks is queued instead of run
+//! (`cmd::transaction`); EXEC later runs the queue through [`invoke`] under
+//! one set of shard locks.
 
 use crate::client::{ClientState, ReplyMode};
+use crate::cmd::transaction;
 use crate::ctx::Ctx;
 use crate::error::{c_str, NOAUTH, OOM};
 use crate::server::Server;
 use crate::spec::{flags, CommandSpec};
 use crate::table::{subcommand, table};
+use ferrocache_engine::Locked;
 use ferrocache_protocol::ReplyWriter;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -33,11 +39,28 @@ pub fn execute(server: &Server, client: &mut ClientState, out: &mut ReplyWriter,
     }
 }
 
-fn reject(server: &Server, out: &mut ReplyWriter, idx: Option<usize>, msg: &str) {
-    reject_bytes(server, out, idx, msg.as_bytes());
+fn reject(
+    server: &Server,
+    client: &mut ClientState,
+    out: &mut ReplyWriter,
+    idx: Option<usize>,
+    msg: &str,
+) {
+    reject_bytes(server, client, out, idx, msg.as_bytes());
 }
 
-fn reject_bytes(server: &Server, out: &mut ReplyWriter, idx: Option<usize>, msg: &[u8]) {
+/// Refuse a command before it runs. Inside MULTI this also dooms the
+/// transaction (EXEC will answer EXECABORT), as Redis's `flagTransaction`.
+fn reject_bytes(
+    server: &Server,
+    client: &mut ClientState,
+    out: &mut ReplyWriter,
+    idx: Option<usize>,
+    msg: &[u8],
+) {
+    if let Some(m) = client.multi.as_mut() {
+        m.failed = true;
+    }
     out.error_bytes(msg);
     let msg = String::from_utf8_lossy(msg);
     let msg: &str = &msg;
@@ -71,7 +94,7 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
             args.extend_from_slice(b"' ");
         }
         msg.extend_from_slice(&args);
-        reject_bytes(server, out, None, &msg);
+        reject_bytes(server, client, out, None, &msg);
         return;
     };
     let mut spec: &'static CommandSpec = top;
@@ -80,7 +103,7 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
             // A container that also works bare (COMMAND): run its handler.
         } else if argv.len() < 2 {
             let msg = format!("ERR wrong number of arguments for '{}' command", top.name);
-            reject(server, out, Some(idx), &msg);
+            reject(server, client, out, Some(idx), &msg);
             return;
         }
         let found = match argv.get(1) {
@@ -95,7 +118,7 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
                 msg.extend_from_slice(
                     format!("'. Try {} HELP.", top.name.to_ascii_uppercase()).as_bytes(),
                 );
-                reject_bytes(server, out, Some(idx), &msg);
+                reject_bytes(server, client, out, Some(idx), &msg);
                 return;
             }
         }
@@ -107,22 +130,55 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
             format!("{}|{}", top.name, spec.name)
         };
         let msg = format!("ERR wrong number of arguments for '{full}' command");
-        reject(server, out, Some(idx), &msg);
+        reject(server, client, out, Some(idx), &msg);
         return;
     }
     if !client.authenticated && !spec.has(flags::NO_AUTH) {
-        reject(server, out, Some(idx), NOAUTH);
+        reject(server, client, out, Some(idx), NOAUTH);
         return;
     }
-    if spec.has(flags::DENYOOM) && !crate::evict::make_room(server) {
-        reject(server, out, Some(idx), OOM);
+    let in_multi = client.multi.is_some();
+    let queue = in_multi && !transaction::runs_inside_multi(top);
+    if queue && spec.has(flags::NO_MULTI) {
+        reject(
+            server,
+            client,
+            out,
+            Some(idx),
+            "ERR Command not allowed inside a transaction",
+        );
+        return;
+    }
+    // Redis refuses *any* command queued while out of memory: a queue can
+    // grow without bound.
+    if (spec.has(flags::DENYOOM) || queue) && !crate::evict::make_room(server) {
+        reject(server, client, out, Some(idx), OOM);
+        return;
+    }
+    if queue {
+        transaction::queue(client, idx, top, spec, argv);
+        out.simple("QUEUED");
         return;
     }
 
     let start = Instant::now();
     let now = ferrocache_engine::clock::unix_ms_at(start);
+    let locked = lock_for(server, spec, argv, now);
+    drop(invoke(
+        server, client, out, locked, start, idx, top, spec, argv,
+    ));
+}
+
+/// Lock the shards `spec`'s keys in `argv` map to (every shard for GLOBAL
+/// commands), in ascending order.
+pub(crate) fn lock_for<'s>(
+    server: &'s Server,
+    spec: &CommandSpec,
+    argv: &[&[u8]],
+    now: u64,
+) -> Locked<'s> {
     let ks = &server.keyspace;
-    let locked = if spec.has(flags::GLOBAL) {
+    if spec.has(flags::GLOBAL) {
         ks.lock_all(now)
     } else if spec.keys_fn.is_none()
         && spec.first_key > 0
@@ -139,16 +195,49 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
         } else {
             ks.lock_keys(keys.iter().map(|&i| argv[i]), now)
         }
+    }
+}
+
+/// Run a resolved command's handler with the shards in `locked`, write its
+/// error reply if it failed, and account for it (stats, slowlog, MONITOR,
+/// WATCH). Returns the locks so EXEC can run the next queued command under
+/// the same ones.
+#[allow(clippy::too_many_arguments)] // the resolved command, spelled out
+pub(crate) fn invoke<'s>(
+    server: &'s Server,
+    client: &mut ClientState,
+    out: &mut ReplyWriter,
+    locked: Locked<'s>,
+    start: Instant,
+    idx: usize,
+    top: &'static CommandSpec,
+    spec: &'static CommandSpec,
+    argv: &[&[u8]],
+) -> Locked<'s> {
+    let watching = spec.has(flags::WRITE) && transaction::anyone_watching(server);
+    let db = client.db;
+    let mut locked = locked;
+    let dirty_before = if watching {
+        transaction::dirty_sum(&mut locked, db)
+    } else {
+        0
     };
-    let result = {
-        let mut ctx = Ctx {
-            server,
-            client,
-            out,
-            ks: locked,
-        };
-        (spec.handler)(&mut ctx, argv)
+    let mut ctx = Ctx {
+        server,
+        client,
+        out,
+        ks: locked,
     };
+    let result = (spec.handler)(&mut ctx, argv);
+    let Ctx {
+        client,
+        out,
+        ks: mut locked,
+        ..
+    } = ctx;
+    if watching && transaction::dirty_sum(&mut locked, db) != dirty_before {
+        transaction::touch_written_keys(server, spec, argv, db);
+    }
     let failed = match result {
         Ok(()) => false,
         Err(e) => {
@@ -175,10 +264,11 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
         }
     }
     crate::cmd::server::after_command(server, client, top, spec, argv, elapsed, idx, failed);
+    locked
 }
 
 /// Reply for a container command called with an unknown subcommand.
-pub fn reply_unknown_subcommand(ctx: &mut Ctx<'_>, argv: &[&[u8]]) {
+pub fn reply_unknown_subcommand(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) {
     let sub = argv.get(1).copied().unwrap_or_default();
     let name = argv
         .first()

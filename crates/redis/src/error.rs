@@ -62,17 +62,26 @@ pub fn err<T>(s: &'static str) -> Result<T, CmdError> {
 
 /// An error `prefix` + `arg` formatted as C's `%s` would (raw bytes up to the
 /// first NUL, at most `max` bytes) + `suffix`: how Redis quotes client input
-/// in error messages.
+/// in error messages. Like `addReplyErrorFormat`, CR/LF at the end of the
+/// whole text are trimmed (inner ones become spaces when the reply is
+/// written), so `"x\r\n"` quoted last leaves no trailing spaces.
 pub fn err_arg<T>(prefix: &str, arg: &[u8], max: usize, suffix: &str) -> Result<T, CmdError> {
     let mut v = prefix.as_bytes().to_vec();
     v.extend_from_slice(c_str(arg, max));
     v.extend_from_slice(suffix.as_bytes());
+    while v.last().is_some_and(|&c| c == b'\r' || c == b'\n') {
+        v.pop();
+    }
     Err(CmdError::Raw(v))
 }
 
 /// `arg` as C's `%.<max>s` sees it: up to the first NUL, at most `max` bytes.
 pub fn c_str(arg: &[u8], max: usize) -> &[u8] {
-    let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len()).min(max);
+    let end = arg
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(arg.len())
+        .min(max);
     &arg[..end]
 }
 

@@ -278,6 +278,10 @@ pub struct Server {
     pub active_expire_enabled: AtomicBool,
     /// Unix time (s) of the last RESETSTAT or start, for reference.
     pub stat_reset_time: AtomicU64,
+    /// WATCHed keys: (db, key) → the clients watching it.
+    pub watches: Mutex<crate::cmd::transaction::WatchMap>,
+    /// Number of entries in `watches`: write commands check only this.
+    pub watch_count: AtomicUsize,
 }
 
 impl Server {
@@ -325,6 +329,8 @@ impl Server {
             startup_memory: AtomicUsize::new(ferrocache_engine::memory::used_memory()),
             active_expire_enabled: AtomicBool::new(true),
             stat_reset_time: AtomicU64::new(ferrocache_engine::clock::now_ms() / 1000),
+            watches: Mutex::new(Default::default()),
+            watch_count: AtomicUsize::new(0),
         });
         server.config.apply_all(&server);
         server

@@ -7,7 +7,7 @@ use crate::error::CmdResult;
 
 /// A command handler. `argv[0]` is the command name (for subcommands,
 /// `argv[1]` is the subcommand name).
-pub type Handler = fn(&mut Ctx<'_>, &[&[u8]]) -> CmdResult;
+pub type Handler = fn(&mut Ctx<'_, '_>, &[&[u8]]) -> CmdResult;
 
 /// For commands whose keys cannot be described by first/last/step (those with
 /// a `numkeys` argument, or keys after a keyword): returns the key indexes.
@@ -136,7 +136,13 @@ pub struct CommandSpec {
     pub complexity: &'static str,
 }
 
-fn no_handler(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+impl std::fmt::Debug for CommandSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CommandSpec({})", self.name)
+    }
+}
+
+fn no_handler(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     crate::dispatch::reply_unknown_subcommand(ctx, argv);
     Ok(())
 }

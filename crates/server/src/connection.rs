@@ -41,13 +41,16 @@ pub async fn serve_connection(server: Arc<Server>, std_stream: std::net::TcpStre
     ));
     {
         use std::os::fd::AsRawFd;
-        shared.fd.store(i64::from(stream.as_raw_fd()), Ordering::Relaxed);
+        shared
+            .fd
+            .store(i64::from(stream.as_raw_fd()), Ordering::Relaxed);
     }
     server.clients.register(shared.clone());
     let needs_auth = server.config.requirepass().is_some();
     let mut client = ClientState::new(shared.clone(), !needs_auth);
     let mut out = ReplyWriter::new(RespVersion::Resp2);
     let _ = run(&server, &mut stream, &mut client, &mut out).await;
+    ferrocache_redis::cmd::transaction::reset(&server, &mut client);
     server.clients.unregister(id);
 }
 
@@ -148,7 +151,10 @@ async fn run(
         if let Some(e) = proto_err {
             crate::log::log(
                 crate::log::Level::Verbose,
-                &format!("Protocol error ({e}) from client: id={} addr={}", shared.id, shared.addr),
+                &format!(
+                    "Protocol error ({e}) from client: id={} addr={}",
+                    shared.id, shared.addr
+                ),
             );
             out.error_bytes(&e.reply_bytes());
             flush(server, stream, out).await?;

@@ -45,7 +45,11 @@ fn bind(settings: &Settings) -> Result<Vec<std::net::TcpListener>, ServerError> 
     };
     let mut out = Vec::new();
     for h in hosts {
-        let host = if h == "localhost" { "127.0.0.1".to_string() } else { h.clone() };
+        let host = if h == "localhost" {
+            "127.0.0.1".to_string()
+        } else {
+            h.clone()
+        };
         let addr: SocketAddr = if host.contains(':') {
             format!("[{host}]:{}", settings.port)
         } else {
@@ -65,7 +69,10 @@ fn bind(settings: &Settings) -> Result<Vec<std::net::TcpListener>, ServerError> 
 /// Start a memcached node; returns once it is listening.
 pub fn run_memcached(settings: Settings) -> Result<RunningMemcached, ServerError> {
     let listeners = bind(&settings)?;
-    let addrs: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+    let addrs: Vec<SocketAddr> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
     let threads = settings.threads.max(1);
     let engine = Engine::new(settings);
     {
@@ -136,7 +143,10 @@ pub fn run_memcached(settings: Settings) -> Result<RunningMemcached, ServerError
                     if n == 0 {
                         break;
                     }
-                    if senders.get(next % n).is_none_or(|s| s.send(stream).is_err()) {
+                    if senders
+                        .get(next % n)
+                        .is_none_or(|s| s.send(stream).is_err())
+                    {
                         break;
                     }
                     next = next.wrapping_add(1);
@@ -148,15 +158,17 @@ pub fn run_memcached(settings: Settings) -> Result<RunningMemcached, ServerError
     // hz) and delayed flush_all.
     {
         let eng = engine.clone();
-        let _ = std::thread::Builder::new().name("mc-cron".into()).spawn(move || {
-            let mut cycler = ExpireCycler::default();
-            while !eng.shutdown.load(Ordering::Acquire) {
-                ferrocache_engine::memory::update_peak();
-                eng.maybe_flush(eng.now());
-                cycler.run(&eng.ks, 10);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
+        let _ = std::thread::Builder::new()
+            .name("mc-cron".into())
+            .spawn(move || {
+                let mut cycler = ExpireCycler::default();
+                while !eng.shutdown.load(Ordering::Acquire) {
+                    ferrocache_engine::memory::update_peak();
+                    eng.maybe_flush(eng.now());
+                    cycler.run(&eng.ks, 10);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
     }
     engine.set_baseline();
     Ok(RunningMemcached {
@@ -185,7 +197,9 @@ async fn serve(eng: Arc<Engine>, worker: usize, std_stream: std::net::TcpStream)
     if curr > eng.settings.maxconns {
         // memcached's maxconns_fast reply.
         eng.rejected_conns.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.write_all(b"ERROR Too many open connections\r\n").await;
+        let _ = stream
+            .write_all(b"ERROR Too many open connections\r\n")
+            .await;
         return;
     }
     let admin = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());

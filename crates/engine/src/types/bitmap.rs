@@ -252,10 +252,7 @@ pub fn check_signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> 
         }
         c as i64
     };
-    if value > max
-        || (bits != 64 && incr > maxincr)
-        || (value >= 0 && incr > 0 && incr > maxincr)
-    {
+    if value > max || (bits != 64 && incr > maxincr) || (value >= 0 && incr > 0 && incr > maxincr) {
         let limit = match ow {
             Overflow::Wrap => wrap(),
             Overflow::Sat => max,
@@ -350,9 +347,15 @@ mod tests {
         assert_eq!(check_unsigned_overflow(250, 10, 8, Overflow::Wrap), (1, 4));
         assert_eq!(check_unsigned_overflow(250, 10, 8, Overflow::Sat), (1, 255));
         assert_eq!(check_unsigned_overflow(5, -10, 8, Overflow::Sat), (-1, 0));
-        assert_eq!(check_unsigned_overflow(5, -10, 8, Overflow::Wrap), (-1, 251));
+        assert_eq!(
+            check_unsigned_overflow(5, -10, 8, Overflow::Wrap),
+            (-1, 251)
+        );
         assert_eq!(check_signed_overflow(120, 10, 8, Overflow::Wrap), (1, -126));
-        assert_eq!(check_signed_overflow(-120, -10, 8, Overflow::Sat), (-1, -128));
+        assert_eq!(
+            check_signed_overflow(-120, -10, 8, Overflow::Sat),
+            (-1, -128)
+        );
         assert_eq!(
             check_signed_overflow(i64::MAX, 1, 64, Overflow::Wrap),
             (1, i64::MIN)

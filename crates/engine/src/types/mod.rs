@@ -3,8 +3,8 @@
 //! ordered trees for large ones) behind one API, and converts between them
 //! using the thresholds in [`crate::keyspace::Tunables`].
 
-pub mod geo;
 pub mod bitmap;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod item;

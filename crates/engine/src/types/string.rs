@@ -3,6 +3,35 @@
 
 use crate::blob::Blob;
 
+/// How a string value came to be, which is all OBJECT ENCODING needs beyond
+/// its bytes. Redis picks a string's encoding when the object is created and
+/// never revisits it, so the same bytes can report different encodings:
+/// `SET k 5` is `int`, `INCRBYFLOAT k 5` stores "5" as `embstr`, and
+/// `APPEND k ""` turns any string into `raw`. Kept in two spare bits of the
+/// key's entry (see `Entry::str_encoding`), so it costs no memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StrEncoding {
+    /// Chosen from the content as `tryObjectEncoding` does (SET, MSET,
+    /// GETSET, INCR, APPEND to a new key, RESTORE…): see [`encoding`].
+    #[default]
+    Auto,
+    /// Created with `createStringObject` and never int-encoded (INCRBYFLOAT):
+    /// `embstr` up to 44 bytes, `raw` beyond.
+    NoInt,
+    /// Modified in place after `dbUnshareStringValue`, or created as an sds
+    /// buffer (APPEND/SETRANGE/SETBIT/BITFIELD/PFADD…): always `raw`.
+    Raw,
+}
+
+/// OBJECT ENCODING of a string created the way `how` says.
+pub fn encoding_as(s: &Blob, how: StrEncoding) -> &'static str {
+    match how {
+        StrEncoding::Auto => encoding(s),
+        StrEncoding::NoInt if s.len() <= 44 => "embstr",
+        StrEncoding::NoInt | StrEncoding::Raw => "raw",
+    }
+}
+
 /// OBJECT ENCODING of a string, as Redis's `tryObjectEncoding` would pick it:
 /// `int` for canonical integers that fit in a long, `embstr` up to 44 bytes,
 /// `raw` beyond.

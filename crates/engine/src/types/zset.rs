@@ -359,6 +359,13 @@ impl ZSetValue {
             }
         }
     }
+
+    /// Switch to the skiplist encoding for good, as SORT does to any sorted
+    /// set it sorts (sort.c: "Destructively convert encoded sorted sets").
+    /// Only OBJECT ENCODING can tell.
+    pub fn convert_to_skiplist(&mut self) {
+        self.convert();
+    }
 }
 
 /// The score a listpack stores: Redis 7.0 writes listpack scores as text

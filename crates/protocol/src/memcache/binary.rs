@@ -219,7 +219,16 @@ pub fn write_response(
 
 /// Append an error response with memcached's text body.
 pub fn write_error(out: &mut Vec<u8>, opcode: u8, status: u16, opaque: u32) {
-    write_response(out, opcode, status, opaque, 0, &[], &[], status_text(status).as_bytes());
+    write_response(
+        out,
+        opcode,
+        status,
+        opaque,
+        0,
+        &[],
+        &[],
+        status_text(status).as_bytes(),
+    );
 }
 
 /// Encode a request (tests and clients).
@@ -254,7 +263,15 @@ mod tests {
     #[test]
     fn roundtrip() {
         let mut b = Vec::new();
-        write_request(&mut b, op::SET, 7, 9, &[0, 0, 0, 1, 0, 0, 0, 0], b"key", b"value");
+        write_request(
+            &mut b,
+            op::SET,
+            7,
+            9,
+            &[0, 0, 0, 1, 0, 0, 0, 0],
+            b"key",
+            b"value",
+        );
         b.extend_from_slice(b"junk");
         match parse_request(&b, 1 << 20) {
             Framed::Request { req, consumed } => {

@@ -205,7 +205,10 @@ mod tests {
         let f = preparse(b"k", &[b"v", b"T30", b"Oab", b"q"]).unwrap_or_default();
         assert!(f.value && f.new_ttl && f.no_reply);
         assert_eq!(f.exptime, 30);
-        assert_eq!(preparse(b"k", &[b"v", b"v"]), Err("CLIENT_ERROR duplicate flag"));
+        assert_eq!(
+            preparse(b"k", &[b"v", b"v"]),
+            Err("CLIENT_ERROR duplicate flag")
+        );
         assert_eq!(preparse(b"k", &[b"!"]), Err("CLIENT_ERROR invalid flag"));
         assert_eq!(
             preparse(b"k", &[b"Tx"]),

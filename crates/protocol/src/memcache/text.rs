@@ -132,7 +132,10 @@ fn c_strtoull(s: &[u8]) -> Option<(u64, bool, usize, bool)> {
         if !d.is_ascii_digit() {
             break;
         }
-        match v.checked_mul(10).and_then(|x| x.checked_add(u64::from(d - b'0'))) {
+        match v
+            .checked_mul(10)
+            .and_then(|x| x.checked_add(u64::from(d - b'0')))
+        {
             Some(n) => v = n,
             None => overflow = true,
         }
@@ -242,7 +245,9 @@ mod tests {
         assert_eq!(t.tokens.as_slice(), &[&b"set"[..], b"a", b"0"]);
         assert_eq!(t.ntokens(), 4);
         assert!(t.rest.is_none());
-        let line: Vec<u8> = (0..30).flat_map(|i| format!("k{i} ").into_bytes()).collect();
+        let line: Vec<u8> = (0..30)
+            .flat_map(|i| format!("k{i} ").into_bytes())
+            .collect();
         let t = tokenize(&line);
         assert_eq!(t.tokens.len(), MAX_TOKENS - 1);
         assert!(t.rest.is_some_and(|r| r.starts_with(b"k23")));

@@ -45,13 +45,14 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 const BAD_OFFSET: &str = "ERR bit offset is not an integer or out of range";
 const BAD_BIT: &str = "ERR bit is not an integer or out of range";
+const TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 const BAD_TYPE: &str =
     "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
 
 /// Redis's `getBitOffsetFromArgument`: a non-negative bit offset whose byte
 /// lies below `proto-max-bulk-len`. With `hash_bits`, BITFIELD's `#N` form
 /// is accepted and means `N * bits`.
-fn bit_offset(ctx: &Ctx<'_>, arg: &[u8], hash_bits: Option<u32>) -> Result<u64, CmdError> {
+fn bit_offset(ctx: &Ctx<'_, '_>, arg: &[u8], hash_bits: Option<u32>) -> Result<u64, CmdError> {
     let (hash, digits) = match (hash_bits, arg.split_first()) {
         (Some(b), Some((b'#', rest))) if b > 0 => (Some(b), rest),
         _ => (None, arg),
@@ -60,7 +61,12 @@ fn bit_offset(ctx: &Ctx<'_>, arg: &[u8], hash_bits: Option<u32>) -> Result<u64, 
     if let Some(b) = hash {
         off = off.wrapping_mul(i64::from(b));
     }
-    let max = ctx.server.config.hot().proto_max_bulk_len.load(Ordering::Relaxed);
+    let max = ctx
+        .server
+        .config
+        .hot()
+        .proto_max_bulk_len
+        .load(Ordering::Relaxed);
     if off < 0 || (off >> 3) >= max {
         return err(BAD_OFFSET);
     }
@@ -70,26 +76,47 @@ fn bit_offset(ctx: &Ctx<'_>, arg: &[u8], hash_bits: Option<u32>) -> Result<u64, 
 /// A string value for a bit write: the key's value grown (with zero bytes)
 /// to hold byte `min_len - 1`, or a new zero-filled string. Returns the
 /// bytes and whether the key existed; the caller stores them back with
-/// [`store_bits`].
-fn take_bits(ctx: &mut Ctx<'_>, key: &[u8], min_len: usize) -> Result<(Vec<u8>, bool), CmdError> {
+/// [`store_bits`]. The growth is a fallible reservation: with a raised
+/// `proto-max-bulk-len` an offset can ask for more memory than exists, and
+/// that must be an error reply, not an abort (redis-server dies there).
+fn take_bits(
+    ctx: &mut Ctx<'_, '_>,
+    key: &[u8],
+    min_len: usize,
+) -> Result<(Vec<u8>, bool), CmdError> {
+    let grow = |v: &mut Vec<u8>| -> CmdResult {
+        if v.len() < min_len {
+            v.try_reserve_exact(min_len - v.len())
+                .map_err(|_| CmdError::msg(TOO_BIG))?;
+            v.resize(min_len, 0);
+        }
+        Ok(())
+    };
     match ctx.db(key).get_mut(key) {
         Some(e) => {
             let Value::Str(s) = &mut e.value else {
                 return Err(WrongType.into());
             };
+            // `into_vec` of a heap blob hands its buffer over without a
+            // copy; a failed reservation puts it back unchanged.
             let mut v = std::mem::take(s).into_vec();
-            if v.len() < min_len {
-                v.resize(min_len, 0);
+            if let Err(e) = grow(&mut v) {
+                *s = Blob::from_vec(v);
+                return Err(e);
             }
             Ok((v, true))
         }
-        None => Ok((vec![0; min_len], false)),
+        None => {
+            let mut v = Vec::new();
+            grow(&mut v)?;
+            Ok((v, false))
+        }
     }
 }
 
 /// Store what [`take_bits`] handed out: in place (TTL kept) for an existing
 /// key, as a new key otherwise.
-fn store_bits(ctx: &mut Ctx<'_>, key: &[u8], v: Vec<u8>, existed: bool, changed: bool) {
+fn store_bits(ctx: &mut Ctx<'_, '_>, key: &[u8], v: Vec<u8>, existed: bool, changed: bool) {
     let db = ctx.db(key);
     if existed {
         if let Some(e) = db.get_mut(key) {
@@ -103,7 +130,7 @@ fn store_bits(ctx: &mut Ctx<'_>, key: &[u8], v: Vec<u8>, existed: bool, changed:
     }
 }
 
-fn setbit(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn setbit(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let off = bit_offset(ctx, argv[2], None)?;
     let on = parse_i64(argv[3]).ok_or_else(|| CmdError::msg(BAD_BIT))?;
@@ -131,7 +158,7 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn getbit(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn getbit(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let off = bit_offset(ctx, argv[2], None)?;
     let (db, out) = ctx.db_out(argv[1]);
     let bit = match db.get(argv[1]) {
@@ -179,7 +206,7 @@ fn bit_range(len: usize, start: i64, end: i64, is_bit: bool) -> Option<(u64, u64
     }
 }
 
-fn bitcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn bitcount(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     // Redis 7.0 looks the key up before it parses the range.
     let Some(e) = db.get(argv[1]) else {
@@ -209,7 +236,7 @@ fn bitcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn bitpos(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn bitpos(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let bit = parse_i64(argv[2]).ok_or_else(|| CmdError::msg(NOT_INTEGER))?;
     if bit != 0 && bit != 1 {
         return err("ERR The bit argument must be 1 or 0.");
@@ -252,7 +279,7 @@ fn bitpos(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn bitop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn bitop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let op = if eq(argv[1], "and") {
         BitOp::And
     } else if eq(argv[1], "or") {
@@ -323,7 +350,7 @@ fn field_type(arg: &[u8]) -> Result<(bool, u32), CmdError> {
 
 /// Parse every BITFIELD operation (all syntax errors come before any key
 /// access).
-fn parse_fields(ctx: &Ctx<'_>, argv: &[&[u8]]) -> Result<Vec<Field>, CmdError> {
+fn parse_fields(ctx: &Ctx<'_, '_>, argv: &[&[u8]]) -> Result<Vec<Field>, CmdError> {
     let mut ops = Vec::new();
     let mut overflow = Overflow::Wrap;
     let mut j = 2;
@@ -352,7 +379,11 @@ fn parse_fields(ctx: &Ctx<'_>, argv: &[&[u8]]) -> Result<Vec<Field>, CmdError> {
             return err(SYNTAX);
         };
         let (signed, bits) = field_type(argv.get(j + 1).copied().unwrap_or_default())?;
-        let offset = bit_offset(ctx, argv.get(j + 2).copied().unwrap_or_default(), Some(bits))?;
+        let offset = bit_offset(
+            ctx,
+            argv.get(j + 2).copied().unwrap_or_default(),
+            Some(bits),
+        )?;
         let mut value = 0;
         if op != FieldOp::Get {
             let a = argv.get(j + 3).copied().unwrap_or_default();
@@ -371,16 +402,16 @@ fn parse_fields(ctx: &Ctx<'_>, argv: &[&[u8]]) -> Result<Vec<Field>, CmdError> {
     Ok(ops)
 }
 
-fn bitfield(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn bitfield(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     bitfield_generic(ctx, argv, false)
 }
 
-fn bitfield_ro(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn bitfield_ro(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     bitfield_generic(ctx, argv, true)
 }
 
 /// Redis's `bitfieldGeneric`.
-fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], ro: bool) -> CmdResult {
+fn bitfield_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], ro: bool) -> CmdResult {
     let key = argv[1];
     let ops = parse_fields(ctx, argv)?;
     let highest = ops

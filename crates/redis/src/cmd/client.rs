@@ -144,18 +144,18 @@ pub fn set_name(shared: &ClientShared, name: &[u8]) -> CmdResult {
     Ok(())
 }
 
-fn client_id(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn client_id(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     ctx.out.int(ctx.client.id as i64);
     Ok(())
 }
 
-fn client_getredir(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn client_getredir(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     // No client-side caching: never redirecting.
     ctx.out.int(-1);
     Ok(())
 }
 
-fn client_unblock(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn client_unblock(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 4 {
         return Err(super::server::subcommand_syntax_error(argv));
     }
@@ -170,7 +170,7 @@ fn client_unblock(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn client_trackinginfo(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn client_trackinginfo(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     ctx.out.map(3);
     ctx.out.bulk(b"flags");
     ctx.out.set(1);
@@ -183,7 +183,7 @@ fn client_trackinginfo(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 }
 
 /// Tracking is never on, and Redis checks that before the argument.
-fn client_caching(_ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn client_caching(_ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled")
 }
 
@@ -192,7 +192,7 @@ fn argv_mem(argv: &[&[u8]]) -> usize {
     argv.iter().map(|a| a.len()).sum()
 }
 
-fn client_info(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn client_info(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let mut line = ctx
         .client
         .shared
@@ -202,7 +202,7 @@ fn client_info(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn client_getname(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn client_getname(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     let name = ctx.client.shared.name.lock().clone();
     match name {
         Some(n) => ctx.out.bulk(&n),
@@ -211,13 +211,13 @@ fn client_getname(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn client_setname(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn client_setname(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     set_name(&ctx.client.shared, argv[2])?;
     ctx.out.ok();
     Ok(())
 }
 
-fn client_no_evict(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn client_no_evict(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let on = if eq(argv[2], "on") {
         true
     } else if eq(argv[2], "off") {
@@ -230,7 +230,7 @@ fn client_no_evict(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn client_reply(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn client_reply(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     // OFF and SKIP send no reply of their own (dispatch drops what is
     // written while the mode is OFF; SKIP starts with the next command).
     if eq(argv[2], "on") {
@@ -284,7 +284,7 @@ fn client_type(c: &ClientShared) -> ClientType {
     }
 }
 
-fn client_list(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn client_list(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let mut type_filter: Option<ClientType> = None;
     let mut ids: Option<Vec<i64>> = None;
     if argv.len() == 4 && eq(argv[2], "type") {
@@ -332,7 +332,7 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// CLIENT KILL ip:port (old form: +OK or "No such client"), or
 /// CLIENT KILL <filter> <value> ... (new form: number of clients killed).
-fn client_kill(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn client_kill(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let me = ctx.client.id;
     if argv.len() == 3 {
         let addr = argv[2];
@@ -413,7 +413,7 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// Kill a client; killing oneself closes after this reply, as Redis does.
-fn kill_one(ctx: &mut Ctx<'_>, c: &Arc<ClientShared>, me: u64) {
+fn kill_one(ctx: &mut Ctx<'_, '_>, c: &Arc<ClientShared>, me: u64) {
     if c.id == me {
         ctx.client.close_after_reply = true;
     } else {
@@ -421,7 +421,7 @@ fn kill_one(ctx: &mut Ctx<'_>, c: &Arc<ClientShared>, me: u64) {
     }
 }
 
-fn client_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn client_help(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     super::server::reply_help(
         ctx,
         "CLIENT",

@@ -387,7 +387,7 @@ fn reply_docs(out: &mut ReplyWriter, spec: &'static CommandSpec) {
     }
 }
 
-fn command_all(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn command_all(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 1 {
         // Reached only if dispatch hands a bare container call here.
         crate::dispatch::reply_unknown_subcommand(ctx, argv);
@@ -401,7 +401,7 @@ fn command_all(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn command_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn command_help(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     super::server::reply_help(
         ctx,
         "COMMAND",
@@ -429,12 +429,12 @@ fn command_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn command_count(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn command_count(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     ctx.out.int(table().len() as i64);
     Ok(())
 }
 
-fn command_info(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn command_info(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     if argv.len() == 2 {
         return command_all(ctx, &argv[..1]);
     }
@@ -448,7 +448,7 @@ fn command_info(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn command_docs(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn command_docs(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let t = table();
     if argv.len() == 2 {
         ctx.out.map(t.len());
@@ -468,7 +468,7 @@ fn command_docs(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern].
-fn command_list(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn command_list(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     enum Filter<'a> {
         None,
         Module,
@@ -527,11 +527,11 @@ fn command_list(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn command_getkeys(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn command_getkeys(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     getkeys(ctx, argv, false)
 }
 
-fn command_getkeysandflags(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn command_getkeysandflags(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     getkeys(ctx, argv, true)
 }
 
@@ -595,7 +595,7 @@ fn key_flags(full: &str, spec: &CommandSpec, cmd_argv: &[&[u8]], pos: usize) -> 
     }
 }
 
-fn getkeys(ctx: &mut Ctx<'_>, argv: &[&[u8]], with_flags: bool) -> CmdResult {
+fn getkeys(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], with_flags: bool) -> CmdResult {
     let cmd_argv = &argv[2..];
     let Some((_, top)) = table().get(cmd_argv[0]) else {
         return err("ERR Invalid command specified");

@@ -52,7 +52,7 @@ static CONFIG_SUBS: &[CommandSpec] = &[
 ];
 
 /// `CONFIG GET pattern [pattern ...]`: a map of matching names to values.
-fn config_get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn config_get(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let pairs = ctx.server.config.get_matching(&argv[2..]);
     ctx.out.map(pairs.len());
     for (name, value) in &pairs {
@@ -63,7 +63,7 @@ fn config_get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// `CONFIG SET name value [name value ...]`, all or nothing.
-fn config_set(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn config_set(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     if argv.len() & 1 == 1 {
         return err(SYNTAX);
     }
@@ -95,7 +95,7 @@ fn is_local(addr: &str) -> bool {
 }
 
 /// `CONFIG RESETSTAT`: the INFO counters, command and error stats.
-fn config_resetstat(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn config_resetstat(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     // The command holds no shard lock (it has no keys), so the full reset
     // may lock every shard itself.
     crate::cmd::server::reset_stats(ctx.server);
@@ -104,13 +104,13 @@ fn config_resetstat(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 }
 
 /// `CONFIG REWRITE`.
-fn config_rewrite(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn config_rewrite(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     ctx.server.config.rewrite().or_else(errf)?;
     ctx.out.ok();
     Ok(())
 }
 
-fn config_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn config_help(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     crate::cmd::server::reply_help(
         ctx,
         "CONFIG",

@@ -58,7 +58,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// while the server is loading or busy).
 const CONN_FLAGS: u32 = NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | SENTINEL;
 
-fn ping(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn ping(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     match argv.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(argv[1]),
@@ -67,12 +67,12 @@ fn ping(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn echo(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn echo(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     ctx.out.bulk(argv[1]);
     Ok(())
 }
 
-fn select(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn select(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let n = crate::args::int_or(argv[1], "ERR value is not an integer or out of range")?;
     if n < 0 || n as usize >= ctx.server.keyspace.databases() {
         return err("ERR DB index is out of range");
@@ -86,7 +86,7 @@ fn select(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn quit(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn quit(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     ctx.out.ok();
     ctx.client.close_after_reply = true;
     Ok(())
@@ -97,7 +97,7 @@ const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is dis
 /// Check credentials against the only user this node has, `default`, whose
 /// password is `requirepass` (no password = any password is accepted, as
 /// Redis's `nopass` default user).
-fn check_credentials(ctx: &Ctx<'_>, user: &[u8], pass: &[u8]) -> bool {
+fn check_credentials(ctx: &Ctx<'_, '_>, user: &[u8], pass: &[u8]) -> bool {
     if user != b"default" {
         return false;
     }
@@ -108,7 +108,7 @@ fn check_credentials(ctx: &Ctx<'_>, user: &[u8], pass: &[u8]) -> bool {
 }
 
 /// AUTH [username] password.
-fn auth(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn auth(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
         return err(SYNTAX);
     }
@@ -130,7 +130,7 @@ fn auth(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]].
-fn hello(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hello(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let mut ver = 0i64;
     let mut i = 1;
     if let Some(v) = argv.get(1) {
@@ -201,7 +201,7 @@ fn hello(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// RESET: back to a fresh connection's state (RESP2, db 0, no name, replies
 /// on, not monitoring, authenticated only if no password is required).
-fn reset(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn reset(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     let shared = ctx.client.shared.clone();
     if shared.monitor.swap(false, Ordering::Relaxed) {
         super::server::remove_monitor(ctx.server, shared.id);
@@ -214,6 +214,7 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     shared.no_evict.store(false, Ordering::Relaxed);
     ctx.client.reply_mode = ReplyMode::On;
     ctx.client.authenticated = ctx.server.config.requirepass().is_none();
+    super::transaction::reset(ctx.server, ctx.client);
     ctx.out.simple("RESET");
     Ok(())
 }

@@ -255,7 +255,7 @@ fn reply_coord(out: &mut ReplyWriter, d: f64) {
 
 /// `GEOADD key [NX|XX] [CH] lon lat member ...`: validated and turned into
 /// `ZADD key [options] score member ...`, as Redis does.
-fn geoadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn geoadd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (mut nx, mut xx) = (false, false);
     let mut longidx = 2;
     while let Some(opt) = argv.get(longidx) {
@@ -290,7 +290,7 @@ fn geoadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// `GEODIST key member1 member2 [unit]`.
-fn geodist(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn geodist(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let to_meter = match argv.len() {
         5 => unit(argv[4])?,
         n if n > 5 => return err(SYNTAX),
@@ -314,7 +314,7 @@ fn geodist(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// `GEOHASH key member...`: standard 11-character geohashes.
-fn geohash(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn geohash(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let (db, out) = ctx.db_out(key);
     let z = zread(db, key)?;
@@ -330,7 +330,7 @@ fn geohash(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// `GEOPOS key member...`: the centre of each member's cell.
-fn geopos(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn geopos(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let (db, out) = ctx.db_out(key);
     let z = zread(db, key)?;
@@ -365,27 +365,27 @@ const GEOSEARCH: u8 = 1 << 3;
 /// GEOSEARCHSTORE: destination first, STOREDIST is a flag.
 const GEOSEARCHSTORE: u8 = 1 << 4;
 
-fn georadius(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn georadius(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     georadius_generic(ctx, argv, 1, RADIUS_COORDS)
 }
 
-fn georadiusbymember(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn georadiusbymember(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     georadius_generic(ctx, argv, 1, RADIUS_MEMBER)
 }
 
-fn georadius_ro(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn georadius_ro(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     georadius_generic(ctx, argv, 1, RADIUS_COORDS | RADIUS_NOSTORE)
 }
 
-fn georadiusbymember_ro(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn georadiusbymember_ro(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     georadius_generic(ctx, argv, 1, RADIUS_MEMBER | RADIUS_NOSTORE)
 }
 
-fn geosearch(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn geosearch(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     georadius_generic(ctx, argv, 1, GEOSEARCH)
 }
 
-fn geosearchstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn geosearchstore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     georadius_generic(ctx, argv, 2, GEOSEARCH | GEOSEARCHSTORE)
 }
 
@@ -407,7 +407,7 @@ struct Point<'a> {
 }
 
 /// The position of `member` in the sorted set at `key` (`longLatFromMember`).
-fn member_xy(ctx: &mut Ctx<'_>, key: &[u8], member: &[u8]) -> Result<(f64, f64), CmdError> {
+fn member_xy(ctx: &mut Ctx<'_, '_>, key: &[u8], member: &[u8]) -> Result<(f64, f64), CmdError> {
     let db = ctx.db(key);
     match zpeek(db, key).and_then(|z| z.score(member)) {
         Some(s) => Ok(geo::decode_score(s)),
@@ -417,7 +417,12 @@ fn member_xy(ctx: &mut Ctx<'_>, key: &[u8], member: &[u8]) -> Result<(f64, f64),
 
 /// `georadiusGeneric`: argument parsing in Redis's order (so the same error
 /// wins), the 9-cell scan, sorting, and the reply or the stored result.
-fn georadius_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], src_idx: usize, flags: u8) -> CmdResult {
+fn georadius_generic(
+    ctx: &mut Ctx<'_, '_>,
+    argv: &[&[u8]],
+    src_idx: usize,
+    flags: u8,
+) -> CmdResult {
     let src = argv[src_idx];
     let exists = zread(ctx.db(src), src)?.is_some();
 
@@ -490,7 +495,7 @@ impl Default for Options<'_> {
 
 /// The option loop of `georadiusGeneric`, errors in its order.
 fn parse_options<'a>(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     argv: &[&'a [u8]],
     src: &[u8],
     exists: bool,
@@ -569,7 +574,7 @@ fn parse_options<'a>(
 
 /// Validation after parsing, the search itself, and the reply.
 fn run_search(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     argv: &[&[u8]],
     src: &[u8],
     exists: bool,

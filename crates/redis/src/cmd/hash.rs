@@ -316,7 +316,7 @@ fn bulk_u64(out: &mut ReplyWriter, n: u64) {
 
 /// Set field/value pairs `argv[2..]` (HSET/HMSET). Returns the number of new
 /// fields.
-fn set_pairs(ctx: &mut Ctx<'_>, argv: &[&[u8]], name: &str) -> Result<i64, CmdError> {
+fn set_pairs(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], name: &str) -> Result<i64, CmdError> {
     if !argv.len().is_multiple_of(2) {
         return errf(format!(
             "ERR wrong number of arguments for '{name}' command"
@@ -342,19 +342,19 @@ fn set_pairs(ctx: &mut Ctx<'_>, argv: &[&[u8]], name: &str) -> Result<i64, CmdEr
 // Handlers
 // ---------------------------------------------------------------------------
 
-fn hset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hset(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let n = set_pairs(ctx, argv, "hset")?;
     ctx.out.int(n);
     Ok(())
 }
 
-fn hmset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hmset(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     set_pairs(ctx, argv, "hmset")?;
     ctx.out.ok();
     Ok(())
 }
 
-fn hsetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hsetnx(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let t: &Tunables = &server.keyspace.tunables;
     let (key, field, value) = (argv[1], argv[2], argv[3]);
@@ -371,7 +371,7 @@ fn hsetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn hget(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hget(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     match read_hash(db, argv[1])?.and_then(|h| h.get(argv[2])) {
         Some(v) => out.bulk(v),
@@ -380,7 +380,7 @@ fn hget(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn hmget(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hmget(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let h = read_hash(db, argv[1])?;
     let fields = argv.get(2..).unwrap_or_default();
@@ -394,7 +394,7 @@ fn hmget(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn hdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hdel(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let db = ctx.db(key);
     let (deleted, empty) = match db.get_mut(key) {
@@ -425,21 +425,21 @@ fn hdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn hexists(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hexists(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let found = read_hash(db, argv[1])?.is_some_and(|h| h.contains(argv[2]));
     out.int(i64::from(found));
     Ok(())
 }
 
-fn hlen(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hlen(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let n = read_hash(db, argv[1])?.map_or(0, |h| h.len());
     out.int(n as i64);
     Ok(())
 }
 
-fn hstrlen(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hstrlen(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let n = read_hash(db, argv[1])?
         .and_then(|h| h.get(argv[2]))
@@ -449,7 +449,7 @@ fn hstrlen(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// HKEYS / HVALS / HGETALL (Redis `genericHgetallCommand`).
-fn getall(ctx: &mut Ctx<'_>, argv: &[&[u8]], keys: bool, vals: bool) -> CmdResult {
+fn getall(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], keys: bool, vals: bool) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let h = read_hash(db, argv[1])?;
     let n = h.map_or(0, |h| h.len());
@@ -471,19 +471,19 @@ fn getall(ctx: &mut Ctx<'_>, argv: &[&[u8]], keys: bool, vals: bool) -> CmdResul
     Ok(())
 }
 
-fn hkeys(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hkeys(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     getall(ctx, argv, true, false)
 }
 
-fn hvals(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hvals(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     getall(ctx, argv, false, true)
 }
 
-fn hgetall(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hgetall(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     getall(ctx, argv, true, true)
 }
 
-fn hincrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hincrby(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let incr = int(argv[3])?;
     let server = ctx.server;
     let t: &Tunables = &server.keyspace.tunables;
@@ -506,7 +506,7 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hincrbyfloat(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     // The increment is validated before the key is looked up, as in Redis.
     match LongDouble::parse(argv[3]) {
         None => return err(crate::error::NOT_FLOAT),
@@ -544,7 +544,7 @@ fn rand_pair(out: &mut ReplyWriter, f: &[u8], v: &[u8], withvalues: bool) {
     }
 }
 
-fn hrandfield(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hrandfield(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let Some(&count_arg) = argv.get(2) else {
         let (db, out) = ctx.db_out(argv[1]);
         match read_hash(db, argv[1])? {
@@ -645,7 +645,7 @@ pub(crate) fn distinct_indices(rng: &mut impl Rng, size: usize, n: usize) -> Vec
     }
 }
 
-fn hscan(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn hscan(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let cursor = parse_cursor(argv[2])?;
     let (db, out) = ctx.db_out(argv[1]);
     let Some(h) = read_hash(db, argv[1])? else {

@@ -62,7 +62,7 @@ fn as_hll_mut(v: &mut Value) -> Result<&mut Blob, CmdError> {
     }
 }
 
-fn sparse_max(ctx: &Ctx<'_>) -> usize {
+fn sparse_max(ctx: &Ctx<'_, '_>) -> usize {
     let n = ctx
         .server
         .config
@@ -72,7 +72,7 @@ fn sparse_max(ctx: &Ctx<'_>) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
-fn pfadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn pfadd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let max = sparse_max(ctx);
     let (db, out) = ctx.db_out(key);
@@ -128,11 +128,11 @@ fn pfadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn pfcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn pfcount(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 2 {
         // Several keys: the cardinality of their union, from registers
         // merged one byte per register.
-        let mut max = Box::new([0u8; REGISTERS]);
+        let mut max = [0u8; REGISTERS];
         for &k in &argv[1..] {
             if let Some(e) = ctx.db(k).get(k) {
                 hll::merge_into(&mut max, as_hll(&e.value)?)?;
@@ -171,9 +171,9 @@ fn pfcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn pfmerge(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn pfmerge(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let max_bytes = sparse_max(ctx);
-    let mut max = Box::new([0u8; REGISTERS]);
+    let mut max = [0u8; REGISTERS];
     let mut use_dense = false;
     // The destination is also the first source.
     for &k in &argv[1..] {
@@ -220,7 +220,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn pfdebug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn pfdebug(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (sub, key) = (argv[1], argv[2]);
     let (db, out) = ctx.db_out(key);
     let Some(e) = db.get_mut(key) else {
@@ -274,7 +274,7 @@ fn pfdebug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn pfselftest(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn pfselftest(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     let max = sparse_max(ctx);
     hll::selftest(rand::random::<u64>, max).map_err(CmdError::msg)?;
     ctx.out.ok();

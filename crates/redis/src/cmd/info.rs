@@ -40,7 +40,7 @@ const SECTIONS: &[(&str, bool)] = &[
     ("keyspace", true),
 ];
 
-fn info(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn info(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let mut want = [false; SECTIONS.len()];
     if argv.len() == 1 {
         for (w, (_, d)) in want.iter_mut().zip(SECTIONS) {
@@ -71,7 +71,7 @@ fn info(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// Build the INFO text for the selected sections.
-fn gen_info(ctx: &mut Ctx<'_>, want: &[bool]) -> String {
+fn gen_info(ctx: &mut Ctx<'_, '_>, want: &[bool]) -> String {
     let server = ctx.server;
     server.sample_metrics();
     let mut s = String::with_capacity(4096);
@@ -317,7 +317,7 @@ fn section_memory(s: &mut String, server: &Server) {
     field!(s, "lazyfreed_objects", "0");
 }
 
-fn section_persistence(s: &mut String, ctx: &mut Ctx<'_>) {
+fn section_persistence(s: &mut String, ctx: &mut Ctx<'_, '_>) {
     let mut dirty = 0u64;
     for (_, shard) in ctx.ks.shards() {
         for db in &shard.dbs {
@@ -363,7 +363,7 @@ fn section_persistence(s: &mut String, ctx: &mut Ctx<'_>) {
     field!(s, "module_fork_last_cow_size", "0");
 }
 
-fn section_stats(s: &mut String, ctx: &mut Ctx<'_>) {
+fn section_stats(s: &mut String, ctx: &mut Ctx<'_, '_>) {
     let server = ctx.server;
     let st = &server.stats;
     let mut db = ferrocache_engine::db::DbStats::default();
@@ -617,7 +617,7 @@ fn section_latencystats(s: &mut String, server: &Server) {
     });
 }
 
-fn section_keyspace(s: &mut String, ctx: &mut Ctx<'_>) {
+fn section_keyspace(s: &mut String, ctx: &mut Ctx<'_, '_>) {
     s.push_str("# Keyspace\r\n");
     let ndb = ctx.server.keyspace.databases();
     let now = ctx.now();

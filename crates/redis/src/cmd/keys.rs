@@ -7,7 +7,7 @@
 
 use crate::args::{eq, int};
 use crate::ctx::Ctx;
-use crate::error::{err, errf, CmdError, CmdResult, NOT_INTEGER, NO_SUCH_KEY, SYNTAX};
+use crate::error::{err, err_arg, CmdError, CmdResult, NOT_INTEGER, NO_SUCH_KEY, SYNTAX};
 use crate::spec::{acl, flags::*, CommandSpec};
 use ferrocache_engine::glob::glob_match;
 use ferrocache_engine::keyspace::EvictionPolicy;
@@ -147,7 +147,7 @@ static OBJECT_SUBS: &[CommandSpec] = &[
         ),
 ];
 
-fn del(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn del(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let mut n = 0;
     for k in &argv[1..] {
         let db = ctx.db(k);
@@ -161,7 +161,7 @@ fn del(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn exists(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn exists(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let mut n = 0;
     for k in &argv[1..] {
         if ctx.db(k).contains(k) {
@@ -172,7 +172,7 @@ fn exists(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn touch(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn touch(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let mut n = 0;
     for k in &argv[1..] {
         if ctx.db(k).get(k).is_some() {
@@ -190,7 +190,7 @@ fn lookup_notouch<'d>(db: &'d mut Db, key: &[u8]) -> Option<&'d ferrocache_engin
     db.peek(key)
 }
 
-fn type_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn type_cmd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     match lookup_notouch(db, argv[1]) {
         None => out.simple("none"),
@@ -219,10 +219,7 @@ fn parse_expire_flags(argv: &[&[u8]]) -> Result<u32, CmdError> {
         } else if eq(opt, "lt") {
             EXPIRE_LT
         } else {
-            return errf(format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(opt)
-            ));
+            return err_arg("ERR Unsupported option ", opt, usize::MAX, "");
         };
     }
     if flags & EXPIRE_NX != 0 && flags & (EXPIRE_XX | EXPIRE_GT | EXPIRE_LT) != 0 {
@@ -237,7 +234,7 @@ fn parse_expire_flags(argv: &[&[u8]]) -> Result<u32, CmdError> {
 /// Redis's `expireGenericCommand`. `relative` commands add the current time;
 /// `seconds` says the argument's unit.
 fn expire_generic(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     argv: &[&[u8]],
     relative: bool,
     seconds: bool,
@@ -282,25 +279,25 @@ fn expire_generic(
     Ok(())
 }
 
-fn expire(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn expire(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     expire_generic(ctx, argv, true, true, "expire")
 }
 
-fn pexpire(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn pexpire(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     expire_generic(ctx, argv, true, false, "pexpire")
 }
 
-fn expireat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn expireat(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     expire_generic(ctx, argv, false, true, "expireat")
 }
 
-fn pexpireat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn pexpireat(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     expire_generic(ctx, argv, false, false, "pexpireat")
 }
 
 /// Redis's `ttlGenericCommand`: -2 missing, -1 no TTL, else the remaining
 /// (or absolute) time, rounded to the nearest second for second units.
-fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], ms: bool, absolute: bool) -> CmdResult {
+fn ttl_generic(ctx: &mut Ctx<'_, '_>, key: &[u8], ms: bool, absolute: bool) -> CmdResult {
     let now = ctx.now();
     let (db, out) = ctx.db_out(key);
     if lookup_notouch(db, key).is_none() {
@@ -318,23 +315,23 @@ fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], ms: bool, absolute: bool) -> CmdRe
     Ok(())
 }
 
-fn ttl(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn ttl(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     ttl_generic(ctx, argv[1], false, false)
 }
 
-fn pttl(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn pttl(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     ttl_generic(ctx, argv[1], true, false)
 }
 
-fn expiretime(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn expiretime(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     ttl_generic(ctx, argv[1], false, true)
 }
 
-fn pexpiretime(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn pexpiretime(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     ttl_generic(ctx, argv[1], true, true)
 }
 
-fn persist(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn persist(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let done = db.contains(argv[1]) && db.persist(argv[1]);
     out.int(i64::from(done));
@@ -343,7 +340,7 @@ fn persist(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 // ---- iteration ---------------------------------------------------------------
 
-fn keys(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn keys(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let pat = argv[1];
     let all = pat == b"*";
     let dbi = ctx.client.db;
@@ -400,7 +397,7 @@ fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
 /// scan is returned; shards are visited in a fixed order, so the guarantee
 /// holds for the keyspace. One call visits about COUNT slots in total,
 /// moving on to the next shard when one is finished.
-fn scan(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn scan(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let cursor = parse_cursor(argv[1])?;
     let mut count: i64 = 10;
     let mut pattern: Option<&[u8]> = None;
@@ -470,7 +467,7 @@ fn scan(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn randomkey(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn randomkey(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     let dbi = ctx.client.db;
     let mut rng = rand::thread_rng();
     // Pick a shard with probability proportional to its key count, then a
@@ -506,7 +503,7 @@ fn randomkey(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 
 // ---- rename, copy, move --------------------------------------------------------
 
-fn rename_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
+fn rename_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], nx: bool) -> CmdResult {
     let (src, dst) = (argv[1], argv[2]);
     if !ctx.db(src).contains(src) {
         return err(NO_SUCH_KEY);
@@ -539,16 +536,16 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
     Ok(())
 }
 
-fn rename(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn rename(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     rename_generic(ctx, argv, false)
 }
 
-fn renamenx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn renamenx(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     rename_generic(ctx, argv, true)
 }
 
 /// A database index argument (Redis `getIntFromObjectOrReply` + `selectDb`).
-fn db_index(ctx: &Ctx<'_>, arg: &[u8], not_int: &'static str) -> Result<usize, CmdError> {
+fn db_index(ctx: &Ctx<'_, '_>, arg: &[u8], not_int: &'static str) -> Result<usize, CmdError> {
     let n = int(arg)
         .ok()
         .and_then(|n| i32::try_from(n).ok())
@@ -561,7 +558,7 @@ fn db_index(ctx: &Ctx<'_>, arg: &[u8], not_int: &'static str) -> Result<usize, C
 
 const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 
-fn copy(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn copy(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let src_db = ctx.client.db;
     let mut dst_db = src_db;
     let mut replace = false;
@@ -588,13 +585,15 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let value = e.value.clone();
+    // `dupStringObject` keeps the string's encoding (raw stays raw).
+    let how = e.str_encoding();
     let at = sdb.expire_at(key);
     let ddb = ctx.ks.db(dst_db, newkey);
     if ddb.contains(newkey) && !replace {
         ctx.out.int(0);
         return Ok(());
     }
-    ddb.set(newkey, value);
+    ddb.set_encoded(newkey, value, how);
     if let Some(at) = at {
         ddb.set_expire(newkey, at);
     }
@@ -602,7 +601,7 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn move_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn move_cmd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let src_db = ctx.client.db;
     let dst_db = db_index(ctx, argv[2], NOT_INTEGER)?;
     if src_db == dst_db {
@@ -628,7 +627,7 @@ fn move_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 // ---- databases -------------------------------------------------------------------
 
-fn swapdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn swapdb(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let a = int(argv[1])
         .ok()
         .and_then(|n| i32::try_from(n).ok())
@@ -658,7 +657,7 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn dbsize(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn dbsize(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     let dbi = ctx.client.db;
     let n: usize = ctx.ks.each_db(dbi).map(|d| d.len()).sum();
     ctx.out.int(n as i64);
@@ -675,7 +674,7 @@ fn flush_args(argv: &[&[u8]]) -> CmdResult {
     }
 }
 
-fn flushdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn flushdb(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     flush_args(argv)?;
     let dbi = ctx.client.db;
     for d in ctx.ks.each_db(dbi) {
@@ -685,7 +684,7 @@ fn flushdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn flushall(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn flushall(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     flush_args(argv)?;
     for (_, shard) in ctx.ks.shards() {
         for d in shard.dbs.iter_mut() {
@@ -698,16 +697,16 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 // ---- OBJECT ------------------------------------------------------------------------
 
-fn object_encoding(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn object_encoding(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[2]);
     match lookup_notouch(db, argv[2]) {
         None => out.null(),
-        Some(e) => out.bulk(e.value.encoding().as_bytes()),
+        Some(e) => out.bulk(e.encoding().as_bytes()),
     }
     Ok(())
 }
 
-fn object_freq(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn object_freq(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let tunables = ctx.server.keyspace.tunables.clone();
     let (db, out) = ctx.db_out(argv[2]);
     let Some(e) = lookup_notouch(db, argv[2]) else {
@@ -721,7 +720,7 @@ fn object_freq(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn object_idletime(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn object_idletime(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let tunables = ctx.server.keyspace.tunables.clone();
     let (db, out) = ctx.db_out(argv[2]);
     let Some(e) = lookup_notouch(db, argv[2]) else {
@@ -738,7 +737,7 @@ fn object_idletime(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// Redis's `OBJ_SHARED_REFCOUNT`: what REFCOUNT reports for shared integers.
 const SHARED_REFCOUNT: i64 = i32::MAX as i64;
 
-fn object_refcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn object_refcount(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let tunables = ctx.server.keyspace.tunables.clone();
     let (db, out) = ctx.db_out(argv[2]);
     let Some(e) = lookup_notouch(db, argv[2]) else {
@@ -783,7 +782,7 @@ pub fn reply_help(out: &mut ReplyWriter, cmd: &[u8], lines: &[&str]) {
     out.simple("    Prints this help.");
 }
 
-fn object_help(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn object_help(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     reply_help(
         ctx.out,
         argv[0],
@@ -845,7 +844,7 @@ struct SortItem {
 /// `lookupKeyByPattern`): `#` is the element itself; otherwise the first
 /// `*` is replaced by the element, and a `->field` suffix reads a hash
 /// field. Only strings (or hash fields) resolve; anything else is `None`.
-fn lookup_by_pattern(ctx: &mut Ctx<'_>, pattern: &[u8], subst: &[u8]) -> Option<Blob> {
+fn lookup_by_pattern(ctx: &mut Ctx<'_, '_>, pattern: &[u8], subst: &[u8]) -> Option<Blob> {
     if pattern == b"#" {
         return Some(Blob::new(subst));
     }
@@ -880,18 +879,18 @@ fn sort_strtod(s: &[u8]) -> Option<f64> {
     Some(r.value)
 }
 
-fn sort(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn sort(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     sort_generic(ctx, argv, false)
 }
 
-fn sort_ro(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn sort_ro(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     sort_generic(ctx, argv, true)
 }
 
 /// Redis's `sortCommandGeneric`, step for step: parse, load the elements
 /// (in native order, or directly the LIMIT range when nothing is sorted),
 /// compute the sort keys, sort, then reply or STORE.
-fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], readonly: bool) -> CmdResult {
+fn sort_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], readonly: bool) -> CmdResult {
     let (mut desc, mut alpha, mut dontsort) = (false, false, false);
     let (mut limit_start, mut limit_count): (i64, i64) = (0, -1);
     let mut sortby: Option<&[u8]> = None;
@@ -935,15 +934,24 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], readonly: bool) -> CmdResult 
         Set,
         ZSet,
     }
-    let (kind, native): (Kind, Vec<Blob>) = match ctx.db(key).get(key) {
+    let db = ctx.db(key);
+    let (kind, mut native): (Kind, Vec<Blob>) = match db.get(key) {
         None => (Kind::List, Vec::new()),
         Some(e) => match &e.value {
             Value::List(l) => (Kind::List, l.iter().map(Blob::new).collect()),
             Value::Set(s) => (Kind::Set, s.iter().map(|m| m.to_blob()).collect()),
-            Value::ZSet(z) => (Kind::ZSet, z.iter().map(|(m, _)| Blob::new(m)).collect()),
+            Value::ZSet(_) => (Kind::ZSet, Vec::new()),
             _ => return Err(ferrocache_engine::WrongType.into()),
         },
     };
+    if matches!(kind, Kind::ZSet) {
+        if let Some(Value::ZSet(z)) = db.get_mut(key).map(|e| &mut e.value) {
+            // Redis converts the sorted set to a skiplist for good before
+            // sorting (sort.c; visible in OBJECT ENCODING).
+            z.convert_to_skiplist();
+            native = z.iter().map(|(m, _)| Blob::new(m)).collect();
+        }
+    }
     // A set has no native order: with STORE the result must be
     // deterministic, so Redis sorts it alphabetically instead.
     if dontsort && matches!(kind, Kind::Set) && store.is_some() {

@@ -97,7 +97,7 @@ fn lmpop_keys(argv: &[&[u8]]) -> Vec<usize> {
 /// This is the only place a list grows or is created: blocked-client
 /// wake-ups (BLPOP & co.) hook in here.
 pub(crate) fn push<I>(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     key: &[u8],
     end: End,
     elems: I,
@@ -217,26 +217,26 @@ fn resolve_index(index: i64, len: usize) -> Option<usize> {
 // Push
 // ---------------------------------------------------------------------------
 
-fn push_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End, only_existing: bool) -> CmdResult {
+fn push_cmd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], end: End, only_existing: bool) -> CmdResult {
     let elems = argv[2..].iter().map(|a| Blob::new(a));
     let len = push(ctx, argv[1], end, elems, only_existing)?;
     ctx.out.int(len as i64);
     Ok(())
 }
 
-fn lpush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn lpush(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     push_cmd(ctx, argv, End::Head, false)
 }
 
-fn rpush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn rpush(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     push_cmd(ctx, argv, End::Tail, false)
 }
 
-fn lpushx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn lpushx(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     push_cmd(ctx, argv, End::Head, true)
 }
 
-fn rpushx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn rpushx(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     push_cmd(ctx, argv, End::Tail, true)
 }
 
@@ -247,7 +247,7 @@ fn rpushx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// LPOP/RPOP key [count]. Without COUNT: a bulk string or null. With COUNT:
 /// an array (empty for COUNT 0 on an existing list) or a null *array* for a
 /// missing key.
-fn pop_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End, name: &str) -> CmdResult {
+fn pop_cmd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], end: End, name: &str) -> CmdResult {
     if argv.len() > 3 {
         return errf(format!(
             "ERR wrong number of arguments for '{name}' command"
@@ -295,11 +295,11 @@ fn pop_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End, name: &str) -> CmdResult
     Ok(())
 }
 
-fn lpop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn lpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     pop_cmd(ctx, argv, End::Head, "lpop")
 }
 
-fn rpop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn rpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     pop_cmd(ctx, argv, End::Tail, "rpop")
 }
 
@@ -307,14 +307,14 @@ fn rpop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 // Read
 // ---------------------------------------------------------------------------
 
-fn llen(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn llen(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let n = list_ref(db, argv[1])?.map_or(0, ListValue::len);
     out.int(n as i64);
     Ok(())
 }
 
-fn lrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn lrange(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let start = crate::args::int(argv[2])?;
     let end = crate::args::int(argv[3])?;
     let (db, out) = ctx.db_out(argv[1]);
@@ -335,7 +335,7 @@ fn lrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn lindex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn lindex(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let Some(l) = list_ref(db, argv[1])? else {
         out.null();
@@ -350,7 +350,7 @@ fn lindex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len].
-fn lpos(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn lpos(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let elem = argv[2];
     let mut rank: i64 = 1;
     let mut count: i64 = -1; // -1: COUNT not given
@@ -439,7 +439,7 @@ fn lpos(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 // Modify in place
 // ---------------------------------------------------------------------------
 
-fn lset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn lset(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let (db, out) = ctx.db_out(key);
     let Some(l) = list_mut(db, key)? else {
@@ -459,7 +459,7 @@ fn lset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// LINSERT key BEFORE|AFTER pivot element: the new length, -1 when the
 /// pivot is absent, 0 when the key is.
-fn linsert(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn linsert(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let after = if crate::args::eq(argv[2], "after") {
         true
     } else if crate::args::eq(argv[2], "before") {
@@ -486,7 +486,7 @@ fn linsert(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// LREM key count element: count > 0 removes the first `count` matches from
 /// the head, < 0 from the tail, 0 all of them.
-fn lrem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn lrem(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let count = crate::args::int(argv[2])?;
     let key = argv[1];
     let (db, out) = ctx.db_out(key);
@@ -503,7 +503,7 @@ fn lrem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn ltrim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn ltrim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let start = crate::args::int(argv[2])?;
     let end = crate::args::int(argv[3])?;
     let key = argv[1];
@@ -534,7 +534,7 @@ fn ltrim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// Pop from `src` at `from`, push onto `dst` at `to`, reply with the element.
 /// `src == dst` rotates the list in place (the key, and its TTL, survive).
-fn lmove_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
+fn lmove_generic(ctx: &mut Ctx<'_, '_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
     // Redis order: source missing/empty → null before the destination's type
     // is looked at; a wrong-typed destination leaves the source untouched.
     let has_elems = list_mut(ctx.db(src), src)?.is_some_and(|l| !l.is_empty());
@@ -562,19 +562,19 @@ fn lmove_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) 
     Ok(())
 }
 
-fn lmove(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn lmove(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let from = parse_end(argv[3])?;
     let to = parse_end(argv[4])?;
     lmove_generic(ctx, argv[1], argv[2], from, to)
 }
 
-fn rpoplpush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn rpoplpush(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     lmove_generic(ctx, argv[1], argv[2], End::Tail, End::Head)
 }
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pops from the first
 /// non-empty list; replies `[key, [elements]]` or a null array.
-fn lmpop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn lmpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let numkeys = int_at_least(argv[1], 1, "ERR numkeys should be greater than 0")?;
     // numkeys >= 1 fits usize; a huge value simply points past argv.
     let where_idx = usize::try_from(numkeys)

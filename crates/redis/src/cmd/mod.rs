@@ -18,6 +18,7 @@ pub mod list;
 pub mod server;
 pub mod set;
 pub mod string;
+pub mod transaction;
 pub mod zset;
 
 /// Every module's table, in COMMAND LIST order.
@@ -37,4 +38,5 @@ pub const ALL: &[&[CommandSpec]] = &[
     bitmap::COMMANDS,
     hll::COMMANDS,
     geo::COMMANDS,
+    transaction::COMMANDS,
 ];

@@ -271,6 +271,7 @@ pub fn sub_index(top: &'static CommandSpec, spec: &'static CommandSpec) -> Optio
 
 /// Called after every executed command: per-subcommand stats, latency
 /// histogram, slowlog, latency monitor, MONITOR feed.
+#[allow(clippy::too_many_arguments)] // one call site (dispatch), all values at hand there
 pub fn after_command(
     server: &Server,
     client: &ClientState,
@@ -500,7 +501,7 @@ pub fn reset_stats_locked(server: &Server, locked: &mut Locked<'_>) {
 
 /// Reply with a HELP text as Redis's `addReplyHelp`: the header line then
 /// the given lines, each a simple string.
-pub fn reply_help(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
+pub fn reply_help(ctx: &mut Ctx<'_, '_>, name: &str, lines: &[&str]) {
     ctx.out.array(lines.len() + 3);
     ctx.out.simple(&format!(
         "{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
@@ -537,7 +538,7 @@ fn unix_now() -> Duration {
 // TIME, SHUTDOWN, MONITOR.
 // ---------------------------------------------------------------------------
 
-fn time(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn time(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     let now = unix_now();
     ctx.out.array(2);
     ctx.out.bulk_int(now.as_secs() as i64);
@@ -548,7 +549,7 @@ fn time(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Nothing is persisted by
 /// this node yet, so SAVE/NOSAVE only validate; on success the client gets
 /// no reply (the connection closes), as with Redis.
-fn shutdown(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn shutdown(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (mut save, mut nosave, mut abort, mut other) = (false, false, false, false);
     for a in &argv[1..] {
         if eq(a, "nosave") {
@@ -575,7 +576,7 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn monitor(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn monitor(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     let shared = ctx.client.shared.clone();
     if shared.monitor.swap(true, Ordering::Relaxed) {
         // Already monitoring: Redis ignores the call silently.
@@ -595,7 +596,7 @@ fn monitor(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 // SLOWLOG.
 // ---------------------------------------------------------------------------
 
-fn slowlog_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn slowlog_help(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     reply_help(
         ctx,
         "SLOWLOG",
@@ -614,19 +615,19 @@ fn slowlog_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn slowlog_reset(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn slowlog_reset(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     ctx.server.slowlog.lock().entries.clear();
     ctx.out.ok();
     Ok(())
 }
 
-fn slowlog_len(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn slowlog_len(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     let n = ctx.server.slowlog.lock().entries.len();
     ctx.out.int(n as i64);
     Ok(())
 }
 
-fn slowlog_get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn slowlog_get(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
         return Err(subcommand_syntax_error(argv));
     }
@@ -663,7 +664,7 @@ fn slowlog_get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 // LATENCY.
 // ---------------------------------------------------------------------------
 
-fn latency_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn latency_help(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     reply_help(
         ctx,
         "LATENCY",
@@ -687,7 +688,7 @@ fn latency_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn latency_latest(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn latency_latest(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     let lat = ctx.server.latency.lock();
     ctx.out.array(lat.len());
     for (name, ev) in lat.iter() {
@@ -701,7 +702,7 @@ fn latency_latest(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn latency_history(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn latency_history(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let lat = ctx.server.latency.lock();
     let name = String::from_utf8_lossy(argv[2]);
     match lat.get(name.as_ref()) {
@@ -718,7 +719,7 @@ fn latency_history(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn latency_reset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn latency_reset(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let mut lat = ctx.server.latency.lock();
     let n = if argv.len() == 2 {
         let n = lat.len();
@@ -738,7 +739,7 @@ fn latency_reset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn latency_graph(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn latency_graph(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let name = String::from_utf8_lossy(argv[2]).into_owned();
     let lat = ctx.server.latency.lock();
     let Some(ev) = lat.get(name.as_str()).filter(|e| !e.samples.is_empty()) else {
@@ -768,7 +769,7 @@ fn latency_graph(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn latency_doctor(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn latency_doctor(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     let threshold = ctx
         .server
         .config
@@ -804,7 +805,7 @@ fn latency_doctor(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
 /// (command full name, calls, cumulative histogram).
 type HistogramRow = (String, u64, Vec<(u64, u64)>);
 
-fn latency_histogram(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn latency_histogram(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let table = crate::table::table();
     let all = argv.len() == 2;
@@ -858,7 +859,7 @@ fn latency_histogram(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 // MEMORY.
 // ---------------------------------------------------------------------------
 
-fn memory_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn memory_help(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     reply_help(
         ctx,
         "MEMORY",
@@ -879,7 +880,7 @@ fn memory_help(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn memory_purge(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn memory_purge(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     ctx.out.ok();
     Ok(())
 }
@@ -892,7 +893,7 @@ pub const KEY_OVERHEAD: usize = std::mem::size_of::<ferrocache_engine::Blob>()
     + std::mem::size_of::<ferrocache_engine::Entry>()
     + 2 * std::mem::size_of::<usize>();
 
-fn memory_usage(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn memory_usage(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let mut i = 3;
     while i < argv.len() {
         if eq(argv[i], "samples") && i + 1 < argv.len() {
@@ -940,7 +941,7 @@ pub fn keyspace_counts(locked: &mut Locked<'_>, databases: usize) -> Vec<(usize,
     v
 }
 
-fn memory_stats(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn memory_stats(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let used = server.used_memory();
     let peak = server.peak_memory.load(Ordering::Relaxed).max(used);
@@ -1018,7 +1019,7 @@ fn memory_stats(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn memory_doctor(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn memory_doctor(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     let used = ctx.server.used_memory();
     let text = if used < 5 * 1024 * 1024 {
         "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n"
@@ -1029,7 +1030,7 @@ fn memory_doctor(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn memory_malloc_stats(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> CmdResult {
+fn memory_malloc_stats(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     let s = format!(
         "Stats not supported for the current allocator\nused_memory:{}\nused_memory_rss:{}\n",
         ctx.server.used_memory(),
@@ -1047,7 +1048,7 @@ const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-de
 
 /// Redis 7.0 gates DEBUG behind `enable-debug-command` (default `no`).
 /// While the configuration does not know the parameter, DEBUG is allowed.
-fn debug_allowed(ctx: &Ctx<'_>) -> bool {
+fn debug_allowed(ctx: &Ctx<'_, '_>) -> bool {
     match ctx.server.config.get("enable-debug-command") {
         None => true,
         Some(v) if v.eq_ignore_ascii_case("yes") => true,
@@ -1059,7 +1060,7 @@ fn debug_allowed(ctx: &Ctx<'_>) -> bool {
     }
 }
 
-fn debug(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn debug(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     if !debug_allowed(ctx) {
         return err(DEBUG_NOT_ALLOWED);
     }

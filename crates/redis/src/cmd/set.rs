@@ -196,7 +196,7 @@ fn peek_set<'a>(db: &'a Db, key: &[u8]) -> Option<&'a SetValue> {
 /// First pass of multi-key commands: lazily expire and type-check every key
 /// (Redis `lookupKeyRead` + `checkType` in a loop). Returns each key's
 /// cardinality, `None` for a missing key.
-fn lookup_sets(ctx: &mut Ctx<'_>, keys: &[&[u8]]) -> Result<Vec<Option<usize>>, CmdError> {
+fn lookup_sets(ctx: &mut Ctx<'_, '_>, keys: &[&[u8]]) -> Result<Vec<Option<usize>>, CmdError> {
     let mut sizes = Vec::with_capacity(keys.len());
     for k in keys {
         sizes.push(read_set(ctx.db(k), k)?.map(|s| s.len()));
@@ -206,7 +206,7 @@ fn lookup_sets(ctx: &mut Ctx<'_>, keys: &[&[u8]]) -> Result<Vec<Option<usize>>, 
 
 /// Store `result` at `dst` (replacing it, TTL cleared) or delete `dst` when
 /// the result is empty; reply with the cardinality.
-fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], result: SetValue) {
+fn store_result(ctx: &mut Ctx<'_, '_>, dst: &[u8], result: SetValue) {
     let n = result.len();
     let db = ctx.db(dst);
     if n > 0 {
@@ -229,7 +229,7 @@ fn reply_members(out: &mut ReplyWriter, s: &SetValue) {
 // Single-key commands
 // ---------------------------------------------------------------------------
 
-fn sadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn sadd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let t: &Tunables = &server.keyspace.tunables;
     let key = argv[1];
@@ -257,7 +257,7 @@ fn sadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn srem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn srem(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let db = ctx.db(key);
     let (removed, empty) = match db.get_mut(key) {
@@ -288,7 +288,7 @@ fn srem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn smembers(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn smembers(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     match read_set(db, argv[1])? {
         Some(s) => reply_members(out, s),
@@ -297,14 +297,14 @@ fn smembers(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn sismember(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn sismember(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let found = read_set(db, argv[1])?.is_some_and(|s| s.contains(argv[2]));
     out.int(i64::from(found));
     Ok(())
 }
 
-fn smismember(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn smismember(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let s = read_set(db, argv[1])?;
     let members = argv.get(2..).unwrap_or_default();
@@ -315,7 +315,7 @@ fn smismember(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn scard(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn scard(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let n = read_set(db, argv[1])?.map_or(0, |s| s.len());
     out.int(n as i64);
@@ -327,7 +327,7 @@ fn scard(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// one by one (which can change the encoding back to intset).
 const SPOP_MOVE_STRATEGY_MUL: u64 = 5;
 
-fn spop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn spop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     match argv.len() {
         2 => spop_one(ctx, argv[1]),
         3 => spop_count(ctx, argv[1], argv[2]),
@@ -335,7 +335,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
 }
 
-fn spop_one(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
+fn spop_one(ctx: &mut Ctx<'_, '_>, key: &[u8]) -> CmdResult {
     let db = ctx.db(key);
     let (popped, empty) = match db.get_mut(key) {
         None => (None, false),
@@ -360,7 +360,7 @@ fn spop_one(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
     Ok(())
 }
 
-fn spop_count(ctx: &mut Ctx<'_>, key: &[u8], count_arg: &[u8]) -> CmdResult {
+fn spop_count(ctx: &mut Ctx<'_, '_>, key: &[u8], count_arg: &[u8]) -> CmdResult {
     // Redis's `getPositiveLongFromObjectOrReply`: a non-integer gets the
     // same "must be positive" error as a negative number.
     let count = match int(count_arg) {
@@ -416,7 +416,7 @@ fn spop_count(ctx: &mut Ctx<'_>, key: &[u8], count_arg: &[u8]) -> CmdResult {
     Ok(())
 }
 
-fn srandmember(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn srandmember(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     match argv.len() {
         2 => {
             let (db, out) = ctx.db_out(argv[1]);
@@ -431,7 +431,7 @@ fn srandmember(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
 }
 
-fn srandmember_count(ctx: &mut Ctx<'_>, key: &[u8], count_arg: &[u8]) -> CmdResult {
+fn srandmember_count(ctx: &mut Ctx<'_, '_>, key: &[u8], count_arg: &[u8]) -> CmdResult {
     let l = parse_rand_count(count_arg)?;
     let count = l.unsigned_abs();
     let uniq = l >= 0;
@@ -477,7 +477,7 @@ fn srandmember_count(ctx: &mut Ctx<'_>, key: &[u8], count_arg: &[u8]) -> CmdResu
     Ok(())
 }
 
-fn smove(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn smove(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let t: &Tunables = &server.keyspace.tunables;
     let (src, dst, member) = (argv[1], argv[2], argv[3]);
@@ -543,7 +543,7 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// Members of the intersection of `keys`, in the iteration order of the
 /// smallest set (Redis `sinterGenericCommand`), stopping after `limit`
 /// members when non-zero. Errors with WRONGTYPE before anything else.
-fn intersect(ctx: &mut Ctx<'_>, keys: &[&[u8]], limit: usize) -> Result<Vec<Blob>, CmdError> {
+fn intersect(ctx: &mut Ctx<'_, '_>, keys: &[&[u8]], limit: usize) -> Result<Vec<Blob>, CmdError> {
     let sizes = lookup_sets(ctx, keys)?;
     let mut order: Vec<(usize, usize)> = Vec::with_capacity(keys.len());
     for (i, sz) in sizes.iter().enumerate() {
@@ -600,7 +600,7 @@ fn intersect(ctx: &mut Ctx<'_>, keys: &[&[u8]], limit: usize) -> Result<Vec<Blob
     Ok(out)
 }
 
-fn sinter(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn sinter(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let members = intersect(ctx, argv.get(1..).unwrap_or_default(), 0)?;
     ctx.out.set(members.len());
     for m in &members {
@@ -609,7 +609,7 @@ fn sinter(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn sinterstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn sinterstore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let t: &Tunables = &server.keyspace.tunables;
     let members = intersect(ctx, argv.get(2..).unwrap_or_default(), 0)?;
@@ -618,7 +618,7 @@ fn sinterstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn sintercard(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn sintercard(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     const NUMKEYS: &str = "ERR numkeys should be greater than 0";
     let numkeys = match int(argv[1]) {
         Ok(n) if n >= 1 => n as u64,
@@ -655,7 +655,7 @@ fn sintercard(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// The union of `keys` as a new set (Redis adds members one by one to a
 /// fresh intset, so the encoding is the one Redis would pick).
-fn union(ctx: &mut Ctx<'_>, keys: &[&[u8]], t: &Tunables) -> Result<SetValue, CmdError> {
+fn union(ctx: &mut Ctx<'_, '_>, keys: &[&[u8]], t: &Tunables) -> Result<SetValue, CmdError> {
     let sizes = lookup_sets(ctx, keys)?;
     let mut result = SetValue::new();
     for (k, sz) in keys.iter().zip(&sizes) {
@@ -675,7 +675,7 @@ fn union(ctx: &mut Ctx<'_>, keys: &[&[u8]], t: &Tunables) -> Result<SetValue, Cm
 /// including its choice between two algorithms, which decides the encoding
 /// of the result: adding everything then removing can leave a hashtable
 /// where filtering first would give an intset).
-fn difference(ctx: &mut Ctx<'_>, keys: &[&[u8]], t: &Tunables) -> Result<SetValue, CmdError> {
+fn difference(ctx: &mut Ctx<'_, '_>, keys: &[&[u8]], t: &Tunables) -> Result<SetValue, CmdError> {
     let sizes = lookup_sets(ctx, keys)?;
     let (Some(&first), Some(Some(first_size))) = (keys.first(), sizes.first()) else {
         return Ok(SetValue::new());
@@ -737,7 +737,7 @@ fn difference(ctx: &mut Ctx<'_>, keys: &[&[u8]], t: &Tunables) -> Result<SetValu
     Ok(result)
 }
 
-fn sunion(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn sunion(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let result = union(
         ctx,
@@ -748,7 +748,7 @@ fn sunion(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn sunionstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn sunionstore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let result = union(
         ctx,
@@ -759,7 +759,7 @@ fn sunionstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn sdiff(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn sdiff(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let result = difference(
         ctx,
@@ -770,7 +770,7 @@ fn sdiff(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn sdiffstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn sdiffstore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let result = difference(
         ctx,
@@ -781,7 +781,7 @@ fn sdiffstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn sscan(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn sscan(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let cursor = parse_cursor(argv[2])?;
     let (db, out) = ctx.db_out(argv[1]);
     let Some(s) = read_set(db, argv[1])? else {

@@ -9,7 +9,7 @@ use crate::args::{eq, int};
 use crate::ctx::Ctx;
 use crate::error::{err, errf, CmdError, CmdResult, NOT_FLOAT, NOT_INTEGER, OVERFLOW, SYNTAX};
 use crate::spec::{acl, flags::*, CommandSpec};
-use ferrocache_engine::types::string::{incr_by_float, parse_i64, IncrFloatError};
+use ferrocache_engine::types::string::{incr_by_float, parse_i64, IncrFloatError, StrEncoding};
 use ferrocache_engine::{Blob, Value};
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -81,7 +81,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("string", "7.0.0", "Find longest common substring", "O(N*M) where N and M are the lengths of s1 and s2, respectively"),
 ];
 
-fn get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn get(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     match db.get(argv[1]) {
         None => out.null(),
@@ -179,7 +179,7 @@ fn expire_ms(arg: &[u8], flags: u32, now: u64, cmd: &str) -> Result<u64, CmdErro
 /// Redis's `setGenericCommand`. `replies` are (ok, aborted) for SETNX-like
 /// callers (integers) or `None` for `+OK` / null.
 fn set_generic(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     flags: u32,
     key: &[u8],
     val: &[u8],
@@ -229,24 +229,24 @@ fn set_generic(
     Ok(())
 }
 
-fn set(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn set(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let a = parse_ext(argv, 3, true)?;
     set_generic(ctx, a.flags, argv[1], argv[2], a.expire, "set", false)
 }
 
-fn setnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn setnx(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     set_generic(ctx, F_NX, argv[1], argv[2], None, "setnx", true)
 }
 
-fn setex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn setex(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     set_generic(ctx, F_EX, argv[1], argv[3], Some(argv[2]), "setex", false)
 }
 
-fn psetex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn psetex(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     set_generic(ctx, F_PX, argv[1], argv[3], Some(argv[2]), "psetex", false)
 }
 
-fn getset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn getset(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     match db.get(argv[1]) {
         None => out.null(),
@@ -256,7 +256,7 @@ fn getset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn getdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn getdel(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     match db.get(argv[1]) {
         None => out.null(),
@@ -268,7 +268,7 @@ fn getdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn getex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn getex(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let a = parse_ext(argv, 2, false)?;
     let now = ctx.now();
     let key = argv[1];
@@ -300,7 +300,7 @@ fn getex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn mget(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn mget(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let keys = &argv[1..];
     ctx.out.array(keys.len());
     for &k in keys {
@@ -316,7 +316,7 @@ fn mget(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn mset_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
+fn mset_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], nx: bool) -> CmdResult {
     // An even argc means a key without a value.
     if argv.len() % 2 != 1 {
         let name = if nx { "msetnx" } else { "mset" };
@@ -343,17 +343,17 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
     Ok(())
 }
 
-fn mset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn mset(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     mset_generic(ctx, argv, false)
 }
 
-fn msetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn msetnx(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     mset_generic(ctx, argv, true)
 }
 
 /// The configured `proto-max-bulk-len`: the largest string APPEND and
 /// SETRANGE may build.
-fn max_string_len(ctx: &Ctx<'_>) -> u64 {
+fn max_string_len(ctx: &Ctx<'_, '_>) -> u64 {
     ctx.server
         .config
         .get("proto-max-bulk-len")
@@ -371,7 +371,7 @@ fn check_len(max: u64, size: usize, append: usize) -> CmdResult {
     }
 }
 
-fn append(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn append(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let max = max_string_len(ctx);
     let (key, extra) = (argv[1], argv[2]);
     let (db, out) = ctx.db_out(key);
@@ -388,6 +388,8 @@ fn append(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             v.extend_from_slice(extra);
             let n = v.len();
             *s = Blob::from_vec(v);
+            // `dbUnshareStringValue`: Redis makes the value raw.
+            e.set_str_encoding(StrEncoding::Raw);
             Some(n)
         }
     };
@@ -405,7 +407,7 @@ fn append(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn strlen(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn strlen(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     match db.get(argv[1]) {
         None => out.int(0),
@@ -416,7 +418,7 @@ fn strlen(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// Redis's `incrDecrCommand`: keeps the TTL, refuses non-integers and
 /// overflow.
-fn incr_decr(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
+fn incr_decr(ctx: &mut Ctx<'_, '_>, key: &[u8], by: i64) -> CmdResult {
     let (db, out) = ctx.db_out(key);
     let updated = match db.get_mut(key) {
         None => None,
@@ -424,6 +426,7 @@ fn incr_decr(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
             let old = parse_i64(e.value.as_str()?).ok_or_else(|| CmdError::msg(NOT_INTEGER))?;
             let new = old.checked_add(by).ok_or_else(|| CmdError::msg(OVERFLOW))?;
             e.value = Value::Str(Blob::from_i64(new));
+            e.set_str_encoding(StrEncoding::Auto);
             Some(new)
         }
     };
@@ -441,20 +444,20 @@ fn incr_decr(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
     Ok(())
 }
 
-fn incr(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn incr(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     incr_decr(ctx, argv[1], 1)
 }
 
-fn decr(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn decr(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     incr_decr(ctx, argv[1], -1)
 }
 
-fn incrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn incrby(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let by = int(argv[2])?;
     incr_decr(ctx, argv[1], by)
 }
 
-fn decrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn decrby(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let by = int(argv[2])?;
     if by == i64::MIN {
         return err("ERR decrement would overflow");
@@ -462,7 +465,7 @@ fn decrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     incr_decr(ctx, argv[1], -by)
 }
 
-fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn incrbyfloat(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (key, by) = (argv[1], argv[2]);
     let (db, out) = ctx.db_out(key);
     let fail = |e: IncrFloatError| match e {
@@ -474,6 +477,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         Some(e) => {
             let s = incr_by_float(Some(e.value.as_str()?), by).map_err(fail)?;
             e.value = Value::Str(Blob::new(s.as_bytes()));
+            e.set_str_encoding(StrEncoding::NoInt);
             out.bulk(s.as_bytes());
             Some(())
         }
@@ -483,13 +487,17 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         None => {
             let s = incr_by_float(None, by).map_err(fail)?;
             out.bulk(s.as_bytes());
-            db.set(key, Value::Str(Blob::from_vec(s.into_bytes())));
+            db.set_encoded(
+                key,
+                Value::Str(Blob::from_vec(s.into_bytes())),
+                StrEncoding::NoInt,
+            );
         }
     }
     Ok(())
 }
 
-fn getrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn getrange(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let mut start = int(argv[2])?;
     let mut end = int(argv[3])?;
     let (db, out) = ctx.db_out(argv[1]);
@@ -525,7 +533,7 @@ fn getrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn setrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn setrange(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let offset = int(argv[2])?;
     if offset < 0 {
         return err("ERR offset is out of range");
@@ -549,6 +557,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             write_at(&mut v, offset, val);
             let n = v.len();
             *s = Blob::from_vec(v);
+            e.set_str_encoding(StrEncoding::Raw);
             Some(n)
         }
     };
@@ -566,7 +575,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             let mut v = Vec::new();
             write_at(&mut v, offset, val);
             let n = v.len();
-            db.set(key, Value::Str(Blob::from_vec(v)));
+            db.set_encoded(key, Value::Str(Blob::from_vec(v)), StrEncoding::Raw);
             n
         }
     };
@@ -585,9 +594,9 @@ fn write_at(v: &mut Vec<u8>, offset: usize, val: &[u8]) {
     }
 }
 
-fn lcs(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn lcs(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     const TYPE_ERR: &str = "ERR The specified keys must contain string values";
-    let fetch = |ctx: &mut Ctx<'_>, k: &[u8]| -> Result<Vec<u8>, CmdError> {
+    let fetch = |ctx: &mut Ctx<'_, '_>, k: &[u8]| -> Result<Vec<u8>, CmdError> {
         match ctx.db(k).get(k) {
             None => Ok(Vec::new()),
             Some(e) => match &e.value {

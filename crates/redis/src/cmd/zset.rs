@@ -426,17 +426,17 @@ fn reply_pairs<'a>(
 // ZADD / ZINCRBY
 // ---------------------------------------------------------------------------
 
-pub(crate) fn zadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+pub(crate) fn zadd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     zadd_generic(ctx, argv, false)
 }
 
-fn zincrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zincrby(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     zadd_generic(ctx, argv, true)
 }
 
 /// `zaddGenericCommand`: options, then score/member pairs. ZINCRBY is ZADD
 /// with INCR preset (and, as in Redis, also goes through option parsing).
-fn zadd_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], mut incr: bool) -> CmdResult {
+fn zadd_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], mut incr: bool) -> CmdResult {
     let key = argv[1];
     let (mut nx, mut xx, mut gt, mut lt, mut ch) = (false, false, false, false, false);
     let mut idx = 2;
@@ -554,7 +554,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], mut incr: bool) -> CmdResult 
 // Simple reads and ZREM
 // ---------------------------------------------------------------------------
 
-fn zrem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zrem(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let db = ctx.db(key);
     let Some(z) = zwrite(db, key)? else {
@@ -579,7 +579,7 @@ fn zrem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn zscore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zscore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     match zread(db, argv[1])?.and_then(|z| z.score(argv[2])) {
         Some(s) => out.double(s),
@@ -588,7 +588,7 @@ fn zscore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn zmscore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zmscore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let z = zread(db, argv[1])?;
     out.array(argv.len() - 2);
@@ -601,14 +601,14 @@ fn zmscore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn zcard(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zcard(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let n = zread(db, argv[1])?.map_or(0, |z| z.len());
     out.int(n as i64);
     Ok(())
 }
 
-fn zcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zcount(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let range = ScoreRange::parse(argv[2], argv[3])?;
     let (db, out) = ctx.db_out(argv[1]);
     let n = zread(db, argv[1])?.map_or(0, |z| {
@@ -619,7 +619,7 @@ fn zcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn zlexcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zlexcount(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let range = LexRange::parse(argv[2], argv[3])?;
     let (db, out) = ctx.db_out(argv[1]);
     let n = zread(db, argv[1])?.map_or(0, |z| {
@@ -630,15 +630,15 @@ fn zlexcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn zrank(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zrank(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     zrank_generic(ctx, argv, false)
 }
 
-fn zrevrank(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zrevrank(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     zrank_generic(ctx, argv, true)
 }
 
-fn zrank_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], rev: bool) -> CmdResult {
+fn zrank_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], rev: bool) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let rank = zread(db, argv[1])?.and_then(|z| {
         let r = z.rank(argv[2])?;
@@ -662,31 +662,31 @@ enum RangeType {
     Lex,
 }
 
-fn zrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zrange(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     zrange_generic(ctx, argv, 1, false, None, None)
 }
 
-fn zrangestore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zrangestore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     zrange_generic(ctx, argv, 2, true, None, None)
 }
 
-fn zrevrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zrevrange(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     zrange_generic(ctx, argv, 1, false, Some(RangeType::Rank), Some(true))
 }
 
-fn zrangebyscore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zrangebyscore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     zrange_generic(ctx, argv, 1, false, Some(RangeType::Score), Some(false))
 }
 
-fn zrevrangebyscore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zrevrangebyscore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     zrange_generic(ctx, argv, 1, false, Some(RangeType::Score), Some(true))
 }
 
-fn zrangebylex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zrangebylex(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     zrange_generic(ctx, argv, 1, false, Some(RangeType::Lex), Some(false))
 }
 
-fn zrevrangebylex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zrevrangebylex(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     zrange_generic(ctx, argv, 1, false, Some(RangeType::Lex), Some(true))
 }
 
@@ -795,7 +795,7 @@ impl<I: Iterator> ExactSizeIterator for Take<I> {}
 /// min, max and options. `rtype`/`rev` are fixed by the legacy commands and
 /// chosen by options for ZRANGE/ZRANGESTORE.
 fn zrange_generic(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     argv: &[&[u8]],
     start_at: usize,
     store: bool,
@@ -880,7 +880,7 @@ fn zrange_generic(
 
 /// Store a computed result at `dst` (replacing whatever was there) and
 /// reply with its size; an empty result deletes `dst` instead.
-fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], entries: Vec<(f64, Blob)>, lim: ZLimits) {
+fn store_result(ctx: &mut Ctx<'_, '_>, dst: &[u8], entries: Vec<(f64, Blob)>, lim: ZLimits) {
     let n = entries.len();
     let db = ctx.db(dst);
     if n == 0 {
@@ -895,7 +895,7 @@ fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], entries: Vec<(f64, Blob)>, lim: Z
 // ZREMRANGEBY*
 // ---------------------------------------------------------------------------
 
-fn zremrangebyrank(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zremrangebyrank(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let start = args::int(argv[2])?;
     let end = args::int(argv[3])?;
     zremrange(ctx, argv[1], |z| {
@@ -904,19 +904,19 @@ fn zremrangebyrank(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     })
 }
 
-fn zremrangebyscore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zremrangebyscore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let range = ScoreRange::parse(argv[2], argv[3])?;
     zremrange(ctx, argv[1], |z| range.ranks(z))
 }
 
-fn zremrangebylex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zremrangebylex(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let range = LexRange::parse(argv[2], argv[3])?;
     zremrange(ctx, argv[1], |z| range.ranks(z, false))
 }
 
 /// Remove the half-open rank interval `ranks(z)` from the set at `key`.
 fn zremrange(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     key: &[u8],
     ranks: impl Fn(&ZSetValue) -> (usize, usize),
 ) -> CmdResult {
@@ -940,15 +940,15 @@ fn zremrange(
 // ZPOPMIN / ZPOPMAX / ZMPOP
 // ---------------------------------------------------------------------------
 
-fn zpopmin(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zpopmin(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     zpop_cmd(ctx, argv, false)
 }
 
-fn zpopmax(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zpopmax(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     zpop_cmd(ctx, argv, true)
 }
 
-fn zpop_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]], max: bool) -> CmdResult {
+fn zpop_cmd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], max: bool) -> CmdResult {
     if argv.len() > 3 {
         return err(SYNTAX);
     }
@@ -996,7 +996,7 @@ fn zpop_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]], max: bool) -> CmdResult {
     Ok(())
 }
 
-fn zmpop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zmpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     const NUMKEYS: &str = "ERR numkeys should be greater than 0";
     let numkeys = args::int_or(argv[1], NUMKEYS)?;
     if numkeys < 1 {
@@ -1061,7 +1061,7 @@ fn zmpop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 // ZRANDMEMBER
 // ---------------------------------------------------------------------------
 
-fn zrandmember(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zrandmember(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     if argv.len() == 2 {
         let (db, out) = ctx.db_out(key);
@@ -1079,6 +1079,11 @@ fn zrandmember(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         return err(SYNTAX);
     }
     let withscores = argv.len() == 4;
+    // Checked before the key is looked up (t_zset.c `zrandmemberCommand`):
+    // the reply must stay within what a count of pairs can address.
+    if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
+        return err("ERR value is out of range");
+    }
     let (db, out) = ctx.db_out(key);
     let Some(z) = zread(db, key)? else {
         out.array(0);
@@ -1217,7 +1222,7 @@ impl Src<'_> {
 
 /// Run `f` on the input at `key` (None when missing). Uses `peek`: the first
 /// pass already did the counted, expiring lookup.
-fn with_src<R>(ctx: &mut Ctx<'_>, key: &[u8], f: impl FnOnce(Option<Src<'_>>) -> R) -> R {
+fn with_src<R>(ctx: &mut Ctx<'_, '_>, key: &[u8], f: impl FnOnce(Option<Src<'_>>) -> R) -> R {
     let db = ctx.db(key);
     match db.peek(key).map(|e| &e.value) {
         Some(Value::ZSet(z)) => f(Some(Src::Z(z))),
@@ -1226,37 +1231,37 @@ fn with_src<R>(ctx: &mut Ctx<'_>, key: &[u8], f: impl FnOnce(Option<Src<'_>>) ->
     }
 }
 
-fn zunion(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zunion(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     setop_generic(ctx, argv, None, 1, SetOp::Union, false)
 }
 
-fn zinter(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zinter(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     setop_generic(ctx, argv, None, 1, SetOp::Inter, false)
 }
 
-fn zdiff(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zdiff(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     setop_generic(ctx, argv, None, 1, SetOp::Diff, false)
 }
 
-fn zunionstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zunionstore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     setop_generic(ctx, argv, Some(argv[1]), 2, SetOp::Union, false)
 }
 
-fn zinterstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zinterstore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     setop_generic(ctx, argv, Some(argv[1]), 2, SetOp::Inter, false)
 }
 
-fn zdiffstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zdiffstore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     setop_generic(ctx, argv, Some(argv[1]), 2, SetOp::Diff, false)
 }
 
-fn zintercard(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zintercard(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     setop_generic(ctx, argv, None, 1, SetOp::Inter, true)
 }
 
 /// `zunionInterDiffGenericCommand`.
 fn setop_generic(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, '_>,
     argv: &[&[u8]],
     dst: Option<&[u8]>,
     numkeys_idx: usize,
@@ -1492,7 +1497,7 @@ fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
     Ok(if neg { v.wrapping_neg() } else { v })
 }
 
-fn zscan(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+fn zscan(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let cursor = parse_cursor(argv[2])?;
     let key = argv[1];
     let (db, out) = ctx.db_out(key);
