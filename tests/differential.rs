@@ -24,8 +24,9 @@
 //! Normalisation, where Redis itself is unordered or random: replies of
 //! SMEMBERS/SUNION/SINTER/SDIFF/HKEYS/HVALS/KEYS are sorted, HGETALL is
 //! sorted by pairs, SRANDMEMBER/HRANDFIELD/ZRANDMEMBER/RANDOMKEY/SPOP/HELLO
-//! and `SORT .. BY nosort` are compared by shape (types and lengths), SCAN
-//! and friends are iterated to completion and compared as sets, TTL-like
+//! are compared by shape (types and lengths), `SORT .. BY nosort` (a set's
+//! hash order) as a multiset of (member, GET values…) groups, or by length
+//! only with LIMIT, SCAN and friends are iterated to completion and compared as sets, TTL-like
 //! replies are compared with a tolerance. After an SPOP whose popped members
 //! differ, ferrocache's set is reconciled to Redis's so the runs stay in step.
 
@@ -1331,6 +1332,14 @@ enum Norm {
     SortedPairs,
     /// Compare types and lengths only (random replies).
     Shape,
+    /// Sort groups of this many elements, then compare exactly: `SORT` of a
+    /// set `BY nosort` returns the members in hash-table order (seeded at
+    /// random in Redis), each followed by its GET values.
+    SortedChunks(usize),
+    /// Compare the aggregate's type and length only: with `BY nosort LIMIT`
+    /// on a set, which members fall in the window depends on the hash order,
+    /// and so do the nils of their GET values.
+    Len,
     /// Integers may differ by this much when both are positive.
     Approx(i64),
 }
@@ -1346,9 +1355,14 @@ fn norm_for(args: &[Arg]) -> Norm {
         "SORT" | "SORT_RO" => {
             let up: Vec<Vec<u8>> = args.iter().map(|a| a.to_ascii_uppercase()).collect();
             let has = |w: &[u8]| up.iter().any(|a| a == w);
+            let gets = up.iter().skip(2).filter(|a| a.as_slice() == b"GET").count();
             if has(b"STORE") {
                 Norm::Exact
-            } else if has(b"NOSORT") || (has(b"ALPHA") && has(b"LIMIT")) {
+            } else if has(b"NOSORT") && has(b"LIMIT") {
+                Norm::Len
+            } else if has(b"NOSORT") {
+                Norm::SortedChunks(gets.max(1))
+            } else if has(b"ALPHA") && has(b"LIMIT") {
                 Norm::Shape
             } else if has(b"ALPHA") {
                 // Without STORE, Redis compares with strcoll() on C strings:
@@ -1384,6 +1398,14 @@ fn normalize(v: V, norm: Norm) -> V {
             items.sort();
             V::Agg(t, Some(items))
         }
+        (Norm::SortedChunks(n), V::Agg(t, Some(items))) => {
+            let mut groups: Vec<V> = items
+                .chunks(n.max(1))
+                .map(|c| V::Agg(b'p', Some(c.to_vec())))
+                .collect();
+            groups.sort();
+            V::Agg(t, Some(groups))
+        }
         (Norm::SortedPairs, V::Agg(t, Some(items))) => {
             let mut pairs: Vec<V> = items
                 .chunks(2)
@@ -1412,6 +1434,10 @@ fn replies_match(fc: &[u8], rd: &[u8], norm: Norm) -> bool {
     match norm {
         Norm::Exact => false,
         Norm::Shape => shape(&a) == shape(&b),
+        Norm::Len => match (&a, &b) {
+            (V::Agg(t, Some(x)), V::Agg(u, Some(y))) => t == u && x.len() == y.len(),
+            _ => shape(&a) == shape(&b),
+        },
         Norm::Approx(tol) => match (int_of(&a), int_of(&b)) {
             (Some(x), Some(y)) => x == y || (x > 0 && y > 0 && (x - y).abs() <= tol),
             _ => false,
@@ -1780,6 +1806,59 @@ impl Servers {
             let mut cmd = vec![b("SREM"), key.to_vec()];
             cmd.extend(rd_popped);
             let _ = self.fc.call(&cmd);
+        }
+        self.reconcile_set_encoding(key);
+    }
+
+    /// Putting members back can leave ferrocache's set in another encoding
+    /// than Redis's (an intset that met a string member stays a hashtable;
+    /// SPOP's "keep the survivors" path builds a fresh, possibly intset,
+    /// set): rebuild it in Redis's encoding, keeping its TTL.
+    fn reconcile_set_encoding(&mut self, key: &[u8]) {
+        let enc = |raw: Result<Vec<u8>, _>| match raw.map(|r| parse_reply(&r)) {
+            Ok(V::Bulk(_, Some(e))) => e,
+            _ => Vec::new(),
+        };
+        let object = |k: &[u8]| vec![b("OBJECT"), b("ENCODING"), k.to_vec()];
+        let want = enc(self.rd.call(&object(key)));
+        let have = enc(self.fc.call(&object(key)));
+        const FILLER: &[u8] = b"\x00reconcile";
+        match (want.as_slice(), have.as_slice()) {
+            (b"hashtable", b"intset") => {
+                let _ = self.fc.call(&[b("SADD"), key.to_vec(), FILLER.to_vec()]);
+                let _ = self.fc.call(&[b("SREM"), key.to_vec(), FILLER.to_vec()]);
+            }
+            (b"intset", b"hashtable") => {
+                let members = match self.fc.call(&[b("SMEMBERS"), key.to_vec()]) {
+                    Ok(raw) => match parse_reply(&raw) {
+                        V::Agg(_, Some(items)) => items
+                            .into_iter()
+                            .filter_map(|v| match v {
+                                V::Bulk(_, Some(m)) => Some(m),
+                                _ => None,
+                            })
+                            .collect::<Vec<_>>(),
+                        _ => return,
+                    },
+                    Err(_) => return,
+                };
+                let at = self
+                    .fc
+                    .call(&[b("PEXPIRETIME"), key.to_vec()])
+                    .ok()
+                    .and_then(|r| int_of(&parse_reply(&r)))
+                    .unwrap_or(-1);
+                let _ = self.fc.call(&[b("DEL"), key.to_vec()]);
+                let mut cmd = vec![b("SADD"), key.to_vec()];
+                cmd.extend(members);
+                let _ = self.fc.call(&cmd);
+                if at > 0 {
+                    let _ =
+                        self.fc
+                            .call(&[b("PEXPIREAT"), key.to_vec(), at.to_string().into_bytes()]);
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -2206,6 +2285,34 @@ fn normalisation_rules() {
         norm_for(&srand)
     ));
     assert!(!replies_match(b"$1\r\na\r\n", b"$-1\r\n", norm_for(&srand)));
+    // SORT of a set BY nosort: hash order, each member with its GETs.
+    let nosort = vec![
+        b("SORT"),
+        b("s"),
+        b("BY"),
+        b("nosort"),
+        b("GET"),
+        b("#"),
+        b("GET"),
+        b("k*"),
+    ];
+    assert!(replies_match(
+        b"*4\r\n$1\r\na\r\n$-1\r\n$1\r\nb\r\n$1\r\nx\r\n",
+        b"*4\r\n$1\r\nb\r\n$1\r\nx\r\n$1\r\na\r\n$-1\r\n",
+        norm_for(&nosort)
+    ));
+    assert!(!replies_match(
+        b"*4\r\n$1\r\na\r\n$1\r\nx\r\n$1\r\nb\r\n$-1\r\n",
+        b"*4\r\n$1\r\nb\r\n$1\r\nx\r\n$1\r\na\r\n$-1\r\n",
+        norm_for(&nosort)
+    ));
+    let mut limited = nosort.clone();
+    limited.extend([b("LIMIT"), b("0"), b("1")]);
+    assert!(replies_match(
+        b"*2\r\n$1\r\na\r\n$-1\r\n",
+        b"*2\r\n$1\r\nb\r\n$1\r\nx\r\n",
+        norm_for(&limited)
+    ));
     let pttl = vec![b("PTTL"), b("k")];
     assert!(replies_match(b":99999\r\n", b":99998\r\n", norm_for(&pttl)));
     assert!(!replies_match(b":-1\r\n", b":-2\r\n", norm_for(&pttl)));

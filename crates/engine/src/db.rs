@@ -823,6 +823,21 @@ impl Db {
             false
         }
     }
+
+    /// [`Db::get_mut`] that also returns the key's absolute expiry and its
+    /// access field from before this access, in one hash lookup: the
+    /// memcached engine's get path needs all three (TTL for `mg t`, the
+    /// previous access for `mg l` / no-bump reads) and a lookup per item
+    /// is most of the cost of a multi-get.
+    pub fn get_mut_with_ttl(&mut self, key: &[u8]) -> Option<(&mut Entry, Option<u64>, u32)> {
+        let i = self.find_live(key)?;
+        let ttl = self.entry_at(i).and_then(|e| self.ttl_of(e));
+        let (t, now) = (&self.tunables, self.now);
+        let e = self.slab.get_mut(i).map(|s| &mut s.entry)?;
+        let before = e.access();
+        Self::touch_entry(t, now, e);
+        Some((e, ttl, before))
+    }
 }
 
 #[cfg(test)]
@@ -984,6 +999,58 @@ mod tests {
         assert!(!d.evict(b"k5"));
         assert_eq!(d.stats.evicted_keys, 1);
         assert!(d.sample(5, true, &mut rng).is_empty());
+    }
+
+    /// The string encoding shares `exp_pos` with the TTL record position:
+    /// neither may disturb the other through TTL churn and swap-removes.
+    #[test]
+    fn str_encoding_survives_ttl_changes() {
+        let mut d = db();
+        let enc = |d: &mut Db, k: &[u8]| d.get(k).map(|e| e.encoding());
+        for i in 0..50 {
+            let k = format!("k{i}");
+            d.set_encoded(k.as_bytes(), Value::Str(Blob::from("12")), StrEncoding::NoInt);
+            d.set_expire(k.as_bytes(), u64::MAX - i);
+        }
+        d.set(b"plain", Value::Str(Blob::from("12")));
+        assert_eq!(enc(&mut d, b"plain"), Some("int"));
+        assert_eq!(enc(&mut d, b"k7"), Some("embstr"));
+        // Deleting keys moves TTL records and slots around.
+        for i in (0..50).step_by(3) {
+            d.remove(format!("k{i}").as_bytes());
+        }
+        for i in (1..50).step_by(3) {
+            assert!(d.persist(format!("k{i}").as_bytes()));
+        }
+        for i in 0..50u64 {
+            let k = format!("k{i}");
+            match i % 3 {
+                0 => assert_eq!(enc(&mut d, k.as_bytes()), None),
+                1 => assert_eq!(d.expire_at(k.as_bytes()), None),
+                _ => assert_eq!(d.expire_at(k.as_bytes()), Some(u64::MAX - i)),
+            }
+            if i % 3 != 0 {
+                assert_eq!(enc(&mut d, k.as_bytes()), Some("embstr"), "{k}");
+            }
+        }
+        // In-place marks (APPEND-like) keep the TTL; SET-like writes reset.
+        if let Some(e) = d.get_mut(b"k2") {
+            e.set_str_encoding(StrEncoding::Raw);
+        }
+        assert_eq!(enc(&mut d, b"k2"), Some("raw"));
+        assert_eq!(d.expire_at(b"k2"), Some(u64::MAX - 2));
+        d.set_keep_ttl(b"k2", Value::Str(Blob::from("12")));
+        assert_eq!(enc(&mut d, b"k2"), Some("int"));
+        assert_eq!(d.expire_at(b"k2"), Some(u64::MAX - 2));
+        d.set(b"k5", Value::Str(Blob::from("12")));
+        assert_eq!(enc(&mut d, b"k5"), Some("int"));
+        // RENAME-like moves keep the encoding and take the new TTL.
+        let e = d.remove(b"k8");
+        if let Some(e) = e {
+            d.insert_entry(b"moved", e, Some(42));
+        }
+        assert_eq!(enc(&mut d, b"moved"), Some("embstr"));
+        assert_eq!(d.expire_at(b"moved"), Some(42));
     }
 
     #[test]

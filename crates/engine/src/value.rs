@@ -1,7 +1,10 @@
 //! The value stored under a key.
 
 use crate::blob::Blob;
-use crate::types::{hash::HashValue, item::Item, list::ListValue, set::SetValue, zset::ZSetValue};
+use crate::types::{
+    hash::HashValue, item::Item, list::ListValue, set::SetValue, stream::StreamValue,
+    zset::ZSetValue,
+};
 
 /// A Redis value. Each collection type owns its compact and large encodings.
 #[derive(Debug, Clone)]
@@ -11,6 +14,9 @@ pub enum Value {
     Hash(HashValue),
     Set(SetValue),
     ZSet(ZSetValue),
+    /// Boxed: a stream carries groups and bookkeeping that would otherwise
+    /// grow every key's slot.
+    Stream(Box<StreamValue>),
     /// A memcached item. Only the memcached engine creates these; on a
     /// Redis node they never exist, but every match handles them.
     Item(Item),
@@ -30,6 +36,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
             Value::Item(_) => "string",
         }
     }
@@ -42,6 +49,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(s) => s.encoding(),
             Value::Item(_) => "raw",
         }
     }
@@ -54,6 +62,7 @@ impl Value {
             Value::Hash(h) => h.mem_usage(),
             Value::Set(s) => s.mem_usage(),
             Value::ZSet(z) => z.mem_usage(),
+            Value::Stream(s) => s.mem_usage(),
             Value::Item(i) => i.heap_size(),
         }
     }

@@ -4,7 +4,7 @@
 //! quiet gets that stay silent on a miss), and the same error bodies.
 
 use crate::conn::Conn;
-use crate::engine::{Delta, Engine, Mode, Stored, C};
+use crate::engine::{Deleted, Delta, Engine, Mode, Stored, C};
 use ferrocache_protocol::memcache::binary::{
     op, parse_header, status, write_error, write_response, Header, HEADER_LEN,
 };
@@ -235,17 +235,17 @@ pub(crate) fn process(c: &mut Conn, eng: &Engine, buf: &[u8], out: &mut Vec<u8>)
                 return protocol_error(c, &h, out);
             }
             match eng.delete(key, (h.cas != 0).then_some(h.cas)) {
-                Ok(true) => {
+                Deleted::Yes => {
                     eng.incr(c.worker, C::DeleteHits);
                     if !quiet {
                         ok(out, 0, &[], &[], &[]);
                     }
                 }
-                Ok(false) => {
+                Deleted::NotFound => {
                     eng.incr(c.worker, C::DeleteMisses);
                     err(out, status::KEY_ENOENT);
                 }
-                Err(()) => err(out, status::KEY_EEXISTS),
+                Deleted::CasMismatch => err(out, status::KEY_EEXISTS),
             }
         }
         op::INCREMENT | op::DECREMENT => {

@@ -82,6 +82,14 @@ pub enum Stored {
     NoMemory,
 }
 
+/// Outcome of a delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Yes,
+    NotFound,
+    CasMismatch,
+}
+
 /// Outcome of incr/decr.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delta {
@@ -439,18 +447,12 @@ impl Engine {
         self.maybe_flush(now);
         let mut l = self.ks.lock_keys(std::iter::once(key), now);
         let db = l.db(0, key);
-        let tun = db.tunables.clone();
-        let (old_access, idle_s) = match db.get_mut(key) {
-            None => return None,
-            Some(e) => (e.access(), 0),
-        };
-        let idle_s = idle_s.max(tun.idle_ms(old_access) / 1000);
-        let before = db.expire_at(key);
-        let (r, after) = {
-            let e = db.get_mut(key)?;
+        let (r, before, after) = {
+            let (e, before, old_access) = db.get_mut_with_ttl(key)?;
             if !bump {
                 e.set_access(old_access);
             }
+            let idle_s = idle_ms(old_access, now) / 1000;
             let Value::Item(item) = &mut e.value else {
                 return None;
             };
@@ -465,7 +467,7 @@ impl Engine {
             if bump {
                 a.item.set_flag(Item::FETCHED, true);
             }
-            (r, after)
+            (r, before, after)
         };
         if after != before {
             match after {
@@ -480,24 +482,23 @@ impl Engine {
         Some(r)
     }
 
-    /// delete; with `cas` (meta `C`) only if it matches. Ok(true) deleted,
-    /// Ok(false) not found, Err(()) CAS mismatch.
-    pub fn delete(&self, key: &[u8], cas: Option<u64>) -> Result<bool, ()> {
+    /// delete; with `cas` (meta `C`, binary header CAS) only if it matches.
+    pub fn delete(&self, key: &[u8], cas: Option<u64>) -> Deleted {
         let now = self.now();
         self.maybe_flush(now);
         let mut l = self.ks.lock_keys(std::iter::once(key), now);
         let db = l.db(0, key);
         let cur = match db.get_mut(key).map(|e| &e.value) {
             Some(Value::Item(i)) => i.cas(),
-            _ => return Ok(false),
+            _ => return Deleted::NotFound,
         };
         if let Some(c) = cas {
             if c != cur {
-                return Err(());
+                return Deleted::CasMismatch;
             }
         }
         db.remove(key);
-        Ok(true)
+        Deleted::Yes
     }
 
     /// incr/decr (memcached's `do_add_delta`): unsigned 64-bit, incr wraps,
@@ -632,6 +633,21 @@ impl Engine {
         v.push(b'\n');
         v
     }
+}
+
+/// Idle time of an entry whose LRU access field is `access`, in ms, at
+/// `now_ms` (the engine's tick clock, across one wrap).
+fn idle_ms(access: u32, now_ms: u64) -> u64 {
+    use ferrocache_engine::keyspace::{lru_ticks_at, LRU_TICK_MS};
+    const MASK: u32 = 0x7fff_ffff;
+    let now = lru_ticks_at(now_ms);
+    let a = access & MASK;
+    let ticks = if now >= a {
+        now - a
+    } else {
+        (MASK - a) + now + 1
+    };
+    u64::from(ticks) * LRU_TICK_MS
 }
 
 /// memcached's `safe_strtoull` on an item's data (which it sees followed

@@ -3,7 +3,7 @@
 //! texts, so that clients (and the differential tests) see identical bytes.
 
 use crate::conn::{Conn, Step};
-use crate::engine::{Access, Delta, Engine, Mode, Stored, C};
+use crate::engine::{Access, Deleted, Delta, Engine, Mode, Stored, C};
 use ferrocache_engine::types::item::Item;
 use ferrocache_protocol::memcache::meta::{b64_encode, preparse, MetaFlags};
 use ferrocache_protocol::memcache::text::{
@@ -250,10 +250,16 @@ fn get(c: &Conn, eng: &Engine, t: &Tokens<'_>, return_cas: bool, touch: bool, ou
         }
         first_key = 2;
     }
-    let mut keys: Vec<&[u8]> = t.tokens.iter().skip(first_key).copied().collect();
+    // The first 23 tokens, then the rest of the line re-tokenized in
+    // chunks (no per-request allocation on the common path).
+    let mut chunk: Option<Tokens<'_>> = None;
     let mut rest = t.rest;
     loop {
-        for key in keys.drain(..) {
+        let keys = match &chunk {
+            None => t.tokens.get(first_key..).unwrap_or(&[]),
+            Some(ch) => ch.tokens.as_slice(),
+        };
+        for &key in keys {
             if key.len() > KEY_MAX_LENGTH {
                 out.truncate(start_len);
                 out.extend_from_slice(b"CLIENT_ERROR bad command line format\r\n");
@@ -264,8 +270,8 @@ fn get(c: &Conn, eng: &Engine, t: &Tokens<'_>, return_cas: bool, touch: bool, ou
         match rest {
             Some(r) => {
                 let more = tokenize(r);
-                keys.extend(more.tokens.iter().copied());
                 rest = more.rest;
+                chunk = Some(more);
             }
             None => break,
         }
@@ -369,7 +375,7 @@ fn update(
             }
         }
     }
-    if vlen < 0 || vlen > i32::MAX - 2 {
+    if !(0..=i32::MAX - 2).contains(&vlen) {
         o.line(b"CLIENT_ERROR bad command line format");
         return Step::Done(0);
     }
@@ -496,7 +502,7 @@ fn delete(c: &Conn, eng: &Engine, t: &Tokens<'_>, out: &mut Vec<u8>) {
         return;
     }
     match eng.delete(key, None) {
-        Ok(true) => {
+        Deleted::Yes => {
             eng.incr(c.worker, C::DeleteHits);
             o.line(b"DELETED");
         }
@@ -636,11 +642,9 @@ fn meta_get(c: &Conn, eng: &Engine, t: &Tokens<'_>, out: &mut Vec<u8>) {
                     ttl_set = true;
                     a.expire_at = eng.expiry_at(i64::from(of.exptime), a.now);
                 }
-                Some(b'N') => {
-                    if created {
-                        a.expire_at = eng.expiry_at(i64::from(of.autoviv_exptime), a.now);
-                        won = true;
-                    }
+                Some(b'N') if created => {
+                    a.expire_at = eng.expiry_at(i64::from(of.autoviv_exptime), a.now);
+                    won = true;
                 }
                 Some(b'R') => {
                     if let Some(r) = of.recache_time {
@@ -914,9 +918,9 @@ fn meta_delete(c: &Conn, eng: &Engine, t: &Tokens<'_>, out: &mut Vec<u8>) {
         }
     } else {
         match eng.delete(key, of.has_cas.then_some(of.req_cas_id)) {
-            Ok(true) => b"HD",
-            Ok(false) => b"NF",
-            Err(()) => b"EX",
+            Deleted::Yes => b"HD",
+            Deleted::NotFound => b"NF",
+            Deleted::CasMismatch => b"EX",
         }
     };
     match code {
@@ -1019,10 +1023,8 @@ fn meta_arith(c: &Conn, eng: &Engine, t: &Tokens<'_>, out: &mut Vec<u8>) {
                             push_num(&mut line, a.ttl_secs());
                         }
                         Some(b'T') => a.expire_at = eng.expiry_at(i64::from(of.exptime), a.now),
-                        Some(b'N') => {
-                            if created {
-                                a.expire_at = eng.expiry_at(i64::from(of.autoviv_exptime), a.now);
-                            }
+                        Some(b'N') if created => {
+                            a.expire_at = eng.expiry_at(i64::from(of.autoviv_exptime), a.now);
                         }
                         Some(b'O') => {
                             if f.len() > MFLAG_MAX_OPAQUE_LENGTH {

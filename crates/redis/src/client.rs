@@ -57,6 +57,18 @@ pub struct ClientShared {
     pub monitor: AtomicBool,
     /// A key this client WATCHes was modified: its next EXEC fails.
     pub watch_dirty: AtomicBool,
+    /// Pub/Sub subscription counts (channels, patterns, shard channels) for
+    /// CLIENT LIST `sub=`/`psub=`/`ssub=` and the `P` flag; the sets
+    /// themselves live in `ClientState::pubsub`, owned by the connection.
+    pub subs: AtomicUsize,
+    pub psubs: AtomicUsize,
+    pub ssubs: AtomicUsize,
+    /// Bytes queued with `push_bytes`/`push_limited` and not yet written to
+    /// the socket: what the pub/sub output buffer limit is checked against.
+    pub push_pending: AtomicUsize,
+    /// Milliseconds since `created` (plus one, 0 = not over) at which
+    /// `push_pending` first went over the soft output buffer limit.
+    soft_limit_since: AtomicU64,
 }
 
 impl ClientShared {
@@ -81,6 +93,11 @@ impl ClientShared {
             pushes: Mutex::new(Vec::new()),
             monitor: AtomicBool::new(false),
             watch_dirty: AtomicBool::new(false),
+            subs: AtomicUsize::new(0),
+            psubs: AtomicUsize::new(0),
+            ssubs: AtomicUsize::new(0),
+            push_pending: AtomicUsize::new(0),
+            soft_limit_since: AtomicU64::new(0),
         }
     }
 
@@ -108,6 +125,7 @@ impl ClientShared {
     /// Queue bytes to be sent to this client out of band and wake it.
     pub fn push_bytes(&self, bytes: &[u8]) {
         self.pushes.lock().extend_from_slice(bytes);
+        self.push_pending.fetch_add(bytes.len(), Ordering::Relaxed);
         self.wake.notify_one();
     }
 
@@ -115,6 +133,68 @@ impl ClientShared {
     pub fn set_last_cmd(&self, top: usize, sub: Option<usize>) {
         let packed = ((top as u32 + 1) << 16) | sub.map_or(0, |s| s as u32 + 1);
         self.last_cmd.store(packed, Ordering::Relaxed);
+    }
+
+    /// Subscribed to any channel, pattern or shard channel (Redis's
+    /// `CLIENT_PUBSUB`: set by the subscribe commands, cleared when the last
+    /// subscription goes, so it is exactly "has a subscription").
+    pub fn is_pubsub(&self) -> bool {
+        self.subs.load(Ordering::Relaxed)
+            + self.psubs.load(Ordering::Relaxed)
+            + self.ssubs.load(Ordering::Relaxed)
+            > 0
+    }
+
+    /// Queue a pub/sub message unless that takes this client over its
+    /// output buffer limit `(hard, soft, soft_seconds)` (0 = no limit), in
+    /// which case the client is killed instead, as Redis's
+    /// `closeClientOnOutputBufferLimitReached`. The check is O(1), so the
+    /// publisher's cost never depends on how slow a subscriber is.
+    /// Returns false when the message was not queued.
+    pub fn push_limited(&self, bytes: &[u8], limit: (u64, u64, i64)) -> bool {
+        if self.is_killed() {
+            return false;
+        }
+        let (hard, soft, soft_secs) = limit;
+        let pending = (self.push_pending.load(Ordering::Relaxed) + bytes.len()) as u64;
+        let mut over = hard > 0 && pending >= hard;
+        if !over && soft > 0 && pending >= soft {
+            let now = self.created.elapsed().as_millis() as u64 + 1;
+            let since = self.soft_limit_since.load(Ordering::Relaxed);
+            if since == 0 {
+                self.soft_limit_since.store(now, Ordering::Relaxed);
+            } else if now.saturating_sub(since) / 1000 >= soft_secs.max(0) as u64 {
+                over = true;
+            }
+        } else if !over {
+            self.soft_limit_since.store(0, Ordering::Relaxed);
+        }
+        if over {
+            // Free the queued bytes now: the connection may take a while to
+            // notice it is dead, and its memory is the point of the limit.
+            let freed = std::mem::take(&mut *self.pushes.lock());
+            self.push_pending.fetch_sub(freed.len(), Ordering::Relaxed);
+            self.kill();
+            return false;
+        }
+        self.push_bytes(bytes);
+        true
+    }
+
+    /// The connection wrote (or moved into its reply buffer) `n` bytes it
+    /// took from `pushes`.
+    pub fn pushes_written(&self, n: usize) {
+        let _ = self
+            .push_pending
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                Some(p.saturating_sub(n))
+            });
+    }
+
+    /// Take the queued pushes (the caller reports them with
+    /// [`pushes_written`](Self::pushes_written) once sent).
+    pub fn take_pushes(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.pushes.lock())
     }
 
     /// Full name of the last command (`get`, `client|list`), `NULL` if none.
@@ -154,6 +234,9 @@ impl ClientShared {
         if self.is_monitor() {
             f.push('O');
         }
+        if self.is_pubsub() {
+            f.push('P');
+        }
         if self.no_evict.load(Ordering::Relaxed) {
             f.push('e');
         }
@@ -191,7 +274,7 @@ impl ClientShared {
         let _ = write!(
             s,
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} \
-             sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem={} multi-mem=0 \
+             sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem={} multi-mem=0 \
              rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} \
              redir=-1 resp={}",
             self.id,
@@ -203,6 +286,9 @@ impl ClientShared {
             idle,
             self.flags_string(),
             self.db.load(Ordering::Relaxed),
+            self.subs.load(Ordering::Relaxed),
+            self.psubs.load(Ordering::Relaxed),
+            self.ssubs.load(Ordering::Relaxed),
             qbuf,
             if qbuf > 0 {
                 (READ_BUF_HINT).saturating_sub(qbuf)
@@ -240,6 +326,11 @@ pub struct ClientState {
     pub multi: Option<crate::cmd::transaction::MultiState>,
     /// Keys this client WATCHes: (db, key, alive when watched).
     pub watched: Vec<(usize, ferrocache_engine::Blob, bool)>,
+    /// Pub/Sub subscriptions of this connection.
+    pub pubsub: crate::cmd::pubsub::Subscriptions,
+    /// Redis's `CLIENT_DENY_BLOCKING`: set while EXEC runs the queue, where
+    /// commands must not block or enter a push mode (SSUBSCRIBE refuses).
+    pub deny_blocking: bool,
 }
 
 impl ClientState {
@@ -253,6 +344,8 @@ impl ClientState {
             shared,
             multi: None,
             watched: Vec::new(),
+            pubsub: Default::default(),
+            deny_blocking: false,
         }
     }
 }

@@ -1674,6 +1674,11 @@ pub struct Hot {
     /// `hll-sparse-max-bytes`: read by every PFADD/PFMERGE that may grow a
     /// sparse HyperLogLog.
     pub hll_sparse_max_bytes: AtomicU64,
+    /// `client-output-buffer-limit pubsub`: (hard bytes, soft bytes, soft
+    /// seconds), read by every PUBLISH.
+    pub obuf_pubsub_hard: AtomicU64,
+    pub obuf_pubsub_soft: AtomicU64,
+    pub obuf_pubsub_secs: AtomicI64,
 }
 
 impl Default for Hot {
@@ -1691,6 +1696,9 @@ impl Default for Hot {
             notify_keyspace_events: AtomicU32::new(0),
             requirepass: RwLock::new(None),
             hll_sparse_max_bytes: AtomicU64::new(3000),
+            obuf_pubsub_hard: AtomicU64::new(OBUF_DEFAULTS[2].0),
+            obuf_pubsub_soft: AtomicU64::new(OBUF_DEFAULTS[2].1),
+            obuf_pubsub_secs: AtomicI64::new(OBUF_DEFAULTS[2].2),
         }
     }
 }
@@ -2079,6 +2087,15 @@ impl Config {
         *h.requirepass.write() = self.get("requirepass").filter(|p| !p.is_empty());
         h.hll_sparse_max_bytes
             .store(n("hll-sparse-max-bytes").max(0) as u64, Ordering::Relaxed);
+        let obuf = idx("client-output-buffer-limit")
+            .and_then(|i| match self.values.read().get(i) {
+                Some(Val::Obuf(o)) => Some(o[2]),
+                _ => None,
+            })
+            .unwrap_or(OBUF_DEFAULTS[2]);
+        h.obuf_pubsub_hard.store(obuf.0, Ordering::Relaxed);
+        h.obuf_pubsub_soft.store(obuf.1, Ordering::Relaxed);
+        h.obuf_pubsub_secs.store(obuf.2, Ordering::Relaxed);
     }
 
     /// CONFIG GET: `(name, value)` pairs for every parameter matching one of

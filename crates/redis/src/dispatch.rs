@@ -155,6 +155,30 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
         reject(server, client, out, Some(idx), OOM);
         return;
     }
+    // RESP2 subscribed mode (Redis's CLIENT_PUBSUB && resp == 2): the
+    // connection carries pushes, so only the (un)subscribe commands, PING,
+    // QUIT and RESET may run. Checked after OOM, as in `processCommand`.
+    if !out.is_resp3()
+        && client.shared.is_pubsub()
+        && !crate::cmd::pubsub::allowed_in_subscribed_mode(top.name)
+    {
+        let full = if std::ptr::eq(spec, top) {
+            spec.name.to_string()
+        } else {
+            format!("{}|{}", top.name, spec.name)
+        };
+        let why = format!(
+            "Can't execute '{full}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+        );
+        // A refused EXEC answers EXECABORT, as `rejectCommand` does.
+        let msg = if top.name == "exec" {
+            format!("EXECABORT Transaction discarded because of: {why}")
+        } else {
+            format!("ERR {why}")
+        };
+        reject(server, client, out, Some(idx), &msg);
+        return;
+    }
     if queue {
         transaction::queue(client, idx, top, spec, argv);
         out.simple("QUEUED");

@@ -282,6 +282,8 @@ pub struct Server {
     pub watches: Mutex<crate::cmd::transaction::WatchMap>,
     /// Number of entries in `watches`: write commands check only this.
     pub watch_count: AtomicUsize,
+    /// Pub/Sub channels, patterns and shard channels → subscribers.
+    pub pubsub: crate::cmd::pubsub::PubSub,
 }
 
 impl Server {
@@ -331,6 +333,7 @@ impl Server {
             stat_reset_time: AtomicU64::new(ferrocache_engine::clock::now_ms() / 1000),
             watches: Mutex::new(Default::default()),
             watch_count: AtomicUsize::new(0),
+            pubsub: Default::default(),
         });
         server.config.apply_all(&server);
         server

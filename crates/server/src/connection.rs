@@ -51,6 +51,7 @@ pub async fn serve_connection(server: Arc<Server>, std_stream: std::net::TcpStre
     let mut out = ReplyWriter::new(RespVersion::Resp2);
     let _ = run(&server, &mut stream, &mut client, &mut out).await;
     ferrocache_redis::cmd::transaction::reset(&server, &mut client);
+    ferrocache_redis::cmd::pubsub::unsubscribe_all(&server, &mut client);
     server.clients.unregister(id);
 }
 
@@ -80,9 +81,8 @@ async fn run(
                 if shared.is_killed() {
                     return Ok(());
                 }
-                let pushes = std::mem::take(&mut *shared.pushes.lock());
-                if !pushes.is_empty() {
-                    stream.write_all(&pushes).await?;
+                if !write_pushes(server, stream, &shared).await? {
+                    return Ok(());
                 }
                 continue;
             }
@@ -125,6 +125,16 @@ async fn run(
                     if shared.is_killed() {
                         return Ok(());
                     }
+                    // Pushes (pub/sub messages, MONITOR lines) queued so
+                    // far go out before this command's reply: they cannot
+                    // starve behind a client that keeps sending, and they
+                    // keep Redis's order (a message published before an
+                    // UNSUBSCRIBE arrives before its confirmation).
+                    if shared.push_pending.load(Ordering::Relaxed) > 0 {
+                        let pushes = shared.take_pushes();
+                        out.raw(&pushes);
+                        shared.pushes_written(pushes.len());
+                    }
                     let argv = args.resolve(&inbuf[start..start + consumed]);
                     if !argv.is_empty() {
                         execute(server, client, out, &argv);
@@ -135,7 +145,7 @@ async fn run(
                         break;
                     }
                     if out.len() >= FLUSH_AT {
-                        flush(server, stream, out).await?;
+                        flush(server, stream, &shared, out).await?;
                     }
                 }
                 Ok(Parsed::Incomplete { min_len }) => {
@@ -157,33 +167,96 @@ async fn run(
                 ),
             );
             out.error_bytes(&e.reply_bytes());
-            flush(server, stream, out).await?;
+            flush(server, stream, &shared, out).await?;
             return Ok(());
         }
         let limit = hot.client_query_buffer_limit.load(Ordering::Relaxed) as usize;
         if inbuf.len() - start > limit {
             // Redis closes the connection without a reply.
-            flush(server, stream, out).await?;
+            flush(server, stream, &shared, out).await?;
             return Ok(());
         }
         shared.qbuf.store(inbuf.len() - start, Ordering::Relaxed);
-        flush(server, stream, out).await?;
+        flush(server, stream, &shared, out).await?;
         if client.close_after_reply || shared.is_killed() {
+            return Ok(());
+        }
+        // A push queued while we wrote may have used up its wake-up.
+        if shared.push_pending.load(Ordering::Relaxed) > 0
+            && !write_pushes(server, stream, &shared).await?
+        {
             return Ok(());
         }
     }
 }
 
+/// Write queued pushes until none are left. Returns false if the client was
+/// killed meanwhile (e.g. over its pub/sub output buffer limit while its
+/// socket was full).
+async fn write_pushes(
+    server: &Server,
+    stream: &mut TcpStream,
+    shared: &ClientShared,
+) -> std::io::Result<bool> {
+    loop {
+        let pushes = shared.take_pushes();
+        if pushes.is_empty() {
+            return Ok(true);
+        }
+        let done = write_unless_killed(stream, shared, &pushes).await?;
+        shared.pushes_written(pushes.len());
+        if !done {
+            return Ok(false);
+        }
+        server
+            .stats
+            .net_output_bytes
+            .fetch_add(pushes.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Write all of `buf`, giving up (`Ok(false)`) as soon as the client is
+/// killed: a peer that stopped reading must not keep its connection task,
+/// and the memory it holds, alive forever.
+async fn write_unless_killed(
+    stream: &mut TcpStream,
+    shared: &ClientShared,
+    buf: &[u8],
+) -> std::io::Result<bool> {
+    let mut off = 0;
+    while off < buf.len() {
+        tokio::select! {
+            r = stream.write(&buf[off..]) => {
+                let n = r?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::WriteZero.into());
+                }
+                off += n;
+            }
+            _ = shared.wake.notified() => {
+                if shared.is_killed() {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
 async fn flush(
     server: &Server,
     stream: &mut TcpStream,
+    shared: &ClientShared,
     out: &mut ReplyWriter,
 ) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
     let n = out.len();
-    stream.write_all(out.as_bytes()).await?;
+    if !write_unless_killed(stream, shared, out.as_bytes()).await? {
+        out.clear();
+        return Err(std::io::ErrorKind::ConnectionAborted.into());
+    }
     server
         .stats
         .net_output_bytes

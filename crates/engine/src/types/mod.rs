@@ -10,5 +10,6 @@ pub mod hll;
 pub mod item;
 pub mod list;
 pub mod set;
+pub mod stream;
 pub mod string;
 pub mod zset;

@@ -525,9 +525,16 @@ impl LongDouble {
         } else {
             let mut b = Big::from_u128(1);
             b.mul_pow10(dec_exp.unsigned_abs());
-            let t = (b.bits() + 66 - d.bits()).max(0);
-            let num = d.shl(t);
-            let (q, rem) = num.div_rem_nonzero(&b);
+            // Scale numerator or denominator so that the quotient has 66 or
+            // 67 bits: enough for rounding, and it fits the u128. (Many
+            // integer digits before the point make `d` much longer than
+            // `b`: then the denominator is the one shifted.)
+            let t = b.bits() + 66 - d.bits();
+            let (q, rem) = if t >= 0 {
+                d.shl(t).div_rem_nonzero(&b)
+            } else {
+                d.div_rem_nonzero(&b.shl(-t))
+            };
             Self::round(neg, &Big::from_u128(q), -t, rem)
         };
         match r {
@@ -786,5 +793,24 @@ mod tests {
         assert_eq!(incr("1", "."), "NotFloat");
         assert_eq!(incr("1", ".5"), "1.5");
         assert_eq!(incr("1", "5."), "6");
+        // Many integer digits before a fraction (the quotient of the exact
+        // conversion used to overflow).
+        let big = format!("{}1.0{}", "7".repeat(47), "7".repeat(15));
+        assert_eq!(
+            incr(&big, "3"),
+            "777777777777777777803187135868458961981077979136"
+        );
+        assert_eq!(
+            incr(&format!("{}.25", "1".repeat(100)), "0"),
+            "1111111111111111111140245447678044615563042495896997574164459318137788706373851906059943673763725312"
+        );
+        assert_eq!(
+            incr(&format!("{}.{}", "9".repeat(200), "9".repeat(200)), "0"),
+            "100000000000000000002458586534161025661508068040050002887327500487325785432383926208372890736129198739813658147359652238566592960617854587787845326097835852628442219969983473365844529789269081145212928"
+        );
+        assert_eq!(
+            incr("123456789012345678901234567890.5", "0"),
+            "123456789012345678899921813504"
+        );
     }
 }

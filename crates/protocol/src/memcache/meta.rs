@@ -159,7 +159,7 @@ fn b64_val(c: u8) -> Option<u32> {
 /// Decode standard base64 (padding required for partial groups, as
 /// memcached's decoder). `None` on any invalid input.
 pub fn b64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() % 4 != 0 {
+    if s.is_empty() || !s.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(s.len() / 4 * 3);

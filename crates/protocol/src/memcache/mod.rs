@@ -13,3 +13,53 @@
 pub mod binary;
 pub mod meta;
 pub mod text;
+
+#[cfg(test)]
+mod tests {
+    /// The fuzz targets' properties on pseudo-random input, so `cargo test`
+    /// exercises them without cargo-fuzz: no parser panics or loops.
+    #[test]
+    fn parsers_survive_random_input() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 300) as usize;
+            let alphabet = b" \r\n\0\x80ab0123456789-+=|mgsvTNq";
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if r % 4 == 0 {
+                        r as u8
+                    } else {
+                        alphabet[(r as usize / 4) % alphabet.len()]
+                    }
+                })
+                .collect();
+            let mut rest = data.as_slice();
+            while let super::text::Line::Complete { line, consumed } = super::text::next_line(rest)
+            {
+                let t = super::text::tokenize(line);
+                for tok in &t.tokens {
+                    let _ = super::text::strtoull(tok);
+                    let _ = super::text::strtol(tok);
+                }
+                if let Some((k, f)) = t.tokens.split_first() {
+                    let _ = super::meta::preparse(k, f);
+                }
+                rest = rest.get(consumed..).unwrap_or(&[]);
+            }
+            let _ = super::meta::b64_decode(&data);
+            let mut rest = data.as_slice();
+            while let super::binary::Framed::Request { consumed, .. } =
+                super::binary::parse_request(rest, 1 << 20)
+            {
+                rest = rest.get(consumed..).unwrap_or(&[]);
+            }
+        }
+    }
+}

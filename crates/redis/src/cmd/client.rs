@@ -279,6 +279,8 @@ fn client_type(c: &ClientShared) -> ClientType {
     if c.is_monitor() {
         // Redis counts MONITOR clients as replicas (CLIENT_SLAVE).
         ClientType::Replica
+    } else if c.is_pubsub() {
+        ClientType::Pubsub
     } else {
         ClientType::Normal
     }

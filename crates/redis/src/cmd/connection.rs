@@ -59,6 +59,14 @@ pub static COMMANDS: &[CommandSpec] = &[
 const CONN_FLAGS: u32 = NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | SENTINEL;
 
 fn ping(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() <= 2 && !ctx.out.is_resp3() && ctx.client.shared.is_pubsub() {
+        // RESP2 subscribed mode: replies must look like pushes, so Redis
+        // answers `["pong", arg or ""]`.
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(argv.get(1).copied().unwrap_or_default());
+        return Ok(());
+    }
     match argv.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(argv[1]),
@@ -215,6 +223,7 @@ fn reset(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     ctx.client.reply_mode = ReplyMode::On;
     ctx.client.authenticated = ctx.server.config.requirepass().is_none();
     super::transaction::reset(ctx.server, ctx.client);
+    super::pubsub::unsubscribe_all(ctx.server, ctx.client);
     ctx.out.simple("RESET");
     Ok(())
 }

@@ -413,9 +413,10 @@ fn section_stats(s: &mut String, ctx: &mut Ctx<'_, '_>) {
     field!(s, "current_eviction_exceeded_time", "0");
     field!(s, "keyspace_hits", "{}", db.keyspace_hits);
     field!(s, "keyspace_misses", "{}", db.keyspace_misses);
-    field!(s, "pubsub_channels", "0");
-    field!(s, "pubsub_patterns", "0");
-    field!(s, "pubsubshard_channels", "0");
+    let (ps_channels, ps_patterns, ps_shard) = server.pubsub.sizes();
+    field!(s, "pubsub_channels", "{}", ps_channels);
+    field!(s, "pubsub_patterns", "{}", ps_patterns);
+    field!(s, "pubsubshard_channels", "{}", ps_shard);
     field!(s, "latest_fork_usec", "0");
     field!(s, "total_forks", "0");
     field!(s, "migrate_cached_sockets", "0");

@@ -868,15 +868,69 @@ fn lookup_by_pattern(ctx: &mut Ctx<'_, '_>, pattern: &[u8], subst: &[u8]) -> Opt
 
 /// C `strtod` as SORT uses it: the rest of the C string must be consumed
 /// (so "" and "\0…" are 0), and NaN or `errno == ERANGE` fail — glibc sets
-/// ERANGE for overflow, underflow to 0 and subnormal results.
+/// ERANGE for overflow, underflow to 0, and subnormal results that are
+/// inexact (IEEE underflow: tiny *and* inexact).
 fn sort_strtod(s: &[u8]) -> Option<f64> {
     let c_len = s.iter().position(|&c| c == 0).unwrap_or(s.len());
     let r = crate::args::strtod(s);
     let subnormal = r.value != 0.0 && r.value.abs() < f64::MIN_POSITIVE;
-    if r.consumed != c_len || r.value.is_nan() || r.erange || subnormal {
+    if r.consumed != c_len
+        || r.value.is_nan()
+        || r.erange
+        || (subnormal && !hex_subnormal_exact(&s[..c_len]))
+    {
         return None;
     }
     Some(r.value)
+}
+
+/// Whether `s`, a fully consumed C99 hex float whose value is subnormal, is
+/// exactly representable: every subnormal is a multiple of 2^-1074, so it
+/// is exact iff its lowest set bit weighs at least 2^-1074. Decimal input is
+/// taken as inexact (an exact decimal subnormal needs hundreds of digits).
+fn hex_subnormal_exact(s: &[u8]) -> bool {
+    let s = s.trim_ascii_start();
+    let s = s
+        .strip_prefix(b"-")
+        .or_else(|| s.strip_prefix(b"+"))
+        .unwrap_or(s);
+    let Some(s) = s.strip_prefix(b"0x").or_else(|| s.strip_prefix(b"0X")) else {
+        return false;
+    };
+    let p = s
+        .iter()
+        .position(|&c| c == b'p' || c == b'P')
+        .unwrap_or(s.len());
+    let (mant, exp) = s.split_at(p);
+    // Binary exponent, clamped: anything this far out is not subnormal.
+    let mut e: i64 = 0;
+    if let Some(digits) = exp.get(1..) {
+        let (neg, digits) = match digits.first() {
+            Some(b'-') => (true, &digits[1..]),
+            Some(b'+') => (false, &digits[1..]),
+            _ => (false, digits),
+        };
+        for &c in digits {
+            e = (e * 10 + i64::from(c.wrapping_sub(b'0') % 10)).min(1 << 20);
+        }
+        if neg {
+            e = -e;
+        }
+    }
+    let int_digits = mant.iter().position(|&c| c == b'.').unwrap_or(mant.len()) as i64;
+    // Weight (power of 16) of each hex digit, from the left.
+    let mut pos = int_digits;
+    let mut lowest: Option<i64> = None;
+    for &c in mant {
+        if c == b'.' {
+            continue;
+        }
+        pos -= 1;
+        if let Some(d) = (c as char).to_digit(16).filter(|&d| d != 0) {
+            lowest = Some(4 * pos + i64::from(d.trailing_zeros()) + e);
+        }
+    }
+    lowest.is_some_and(|b| b >= -1074)
 }
 
 fn sort(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {

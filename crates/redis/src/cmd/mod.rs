@@ -15,8 +15,10 @@ pub mod hll;
 pub mod info;
 pub mod keys;
 pub mod list;
+pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod stream;
 pub mod string;
 pub mod transaction;
 pub mod zset;
@@ -38,5 +40,7 @@ pub const ALL: &[&[CommandSpec]] = &[
     bitmap::COMMANDS,
     hll::COMMANDS,
     geo::COMMANDS,
+    stream::COMMANDS,
     transaction::COMMANDS,
+    pubsub::COMMANDS,
 ];

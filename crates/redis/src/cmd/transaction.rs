@@ -317,6 +317,7 @@ fn exec(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     ctx.out.array(state.queue.len());
+    ctx.client.deny_blocking = true;
     for q in &state.queue {
         let argv: Vec<&[u8]> = q.argv.iter().map(|a| a.as_slice()).collect();
         locked = crate::dispatch::invoke(
@@ -331,6 +332,7 @@ fn exec(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
             &argv,
         );
     }
+    ctx.client.deny_blocking = false;
     drop(locked);
     unwatch_all(server, ctx.client);
     Ok(())
