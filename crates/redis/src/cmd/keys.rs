@@ -1162,6 +1162,35 @@ fn sort_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], readonly: bool) -> CmdRes
 mod tests {
     use super::*;
 
+    /// SORT's strtod + `errno == ERANGE` check, as glibc: values verified
+    /// on redis-server 7.0.15.
+    #[test]
+    fn sort_number_conversion() {
+        assert_eq!(sort_strtod(b""), Some(0.0));
+        assert_eq!(sort_strtod(b"\x00x"), Some(0.0));
+        assert_eq!(sort_strtod(b"12\x00junk"), Some(12.0));
+        assert_eq!(sort_strtod(b" 5"), Some(5.0));
+        assert_eq!(sort_strtod(b"5 "), None);
+        assert_eq!(sort_strtod(b"0x10"), Some(16.0));
+        assert_eq!(sort_strtod(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(sort_strtod(b"nan"), None);
+        assert_eq!(sort_strtod(b"1e400"), None);
+        assert_eq!(sort_strtod(b"1e-400"), None);
+        assert_eq!(sort_strtod(b"0e-400"), Some(0.0));
+        // Subnormal: ERANGE unless exact.
+        assert_eq!(sort_strtod(b"1e-320"), None);
+        assert_eq!(sort_strtod(b"2.2250738585072011e-308"), None);
+        assert_eq!(
+            sort_strtod(b"2.2250738585072014e-308"),
+            Some(f64::MIN_POSITIVE)
+        );
+        assert_eq!(sort_strtod(b"0x1p-1074"), Some(f64::from_bits(1)));
+        assert_eq!(sort_strtod(b"-0X0.8p-1073"), Some(-f64::from_bits(1)));
+        assert_eq!(sort_strtod(b"0x1.8p-1074"), None);
+        assert_eq!(sort_strtod(b"0x3p-1075"), None);
+        assert_eq!(sort_strtod(b"0x1p-1022"), Some(f64::MIN_POSITIVE));
+    }
+
     #[test]
     fn cursor_parsing() {
         assert_eq!(parse_cursor(b"0").ok(), Some(0));
