@@ -1053,3 +1053,33 @@ fn bulk_body(reply: &[u8]) -> &[u8] {
     let nl = reply.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
     &reply[nl + 2..reply.len() - 2]
 }
+
+/// Bit and HLL writes leave a raw string, as Redis's unshared strings.
+#[test]
+fn written_strings_are_raw() {
+    let Some(mut p) = start() else { return };
+    run(
+        &mut p,
+        &[
+            "SET s 12",
+            "OBJECT ENCODING s",
+            "SETBIT s 1 1",
+            "OBJECT ENCODING s",
+            "SETBIT n 3 1",
+            "OBJECT ENCODING n",
+            "SET f 7",
+            "BITFIELD f SET u8 0 49",
+            "OBJECT ENCODING f",
+            "SET a 1",
+            "SET b 2",
+            "BITOP OR d a b",
+            "OBJECT ENCODING d",
+            "PFADD h x y",
+            "OBJECT ENCODING h",
+            "PFADD h z",
+            "OBJECT ENCODING h",
+            "PFMERGE m h",
+            "OBJECT ENCODING m",
+        ],
+    );
+}

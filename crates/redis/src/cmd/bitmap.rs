@@ -15,7 +15,7 @@ use ferrocache_engine::types::bitmap::{
     bitop_fold, check_signed_overflow, check_unsigned_overflow, count_range, find_bit, get_bit,
     get_signed, get_unsigned, set_bit, set_unsigned, BitOp, Overflow,
 };
-use ferrocache_engine::types::string::parse_i64;
+use ferrocache_engine::types::string::{parse_i64, StrEncoding};
 use ferrocache_engine::{Blob, Value, WrongType};
 use std::sync::atomic::Ordering;
 
@@ -118,15 +118,18 @@ fn take_bits(
 /// key, as a new key otherwise.
 fn store_bits(ctx: &mut Ctx<'_, '_>, key: &[u8], v: Vec<u8>, existed: bool, changed: bool) {
     let db = ctx.db(key);
+    // Redis writes bits into an unshared (raw) string: OBJECT ENCODING says
+    // `raw` afterwards, whatever the content.
     if existed {
         if let Some(e) = db.get_mut(key) {
             e.value = Value::Str(Blob::from_vec(v));
+            e.set_str_encoding(StrEncoding::Raw);
         }
         if changed {
             db.dirty += 1;
         }
     } else {
-        db.set(key, Value::Str(Blob::from_vec(v)));
+        db.set_encoded(key, Value::Str(Blob::from_vec(v)), StrEncoding::Raw);
     }
 }
 
@@ -146,6 +149,7 @@ fn setbit(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         };
         if byte < s.len() {
             let old = set_bit(s.as_mut_slice(), off, on == 1);
+            e.set_str_encoding(StrEncoding::Raw);
             db.dirty += 1;
             out.int(i64::from(old));
             return Ok(());
@@ -307,7 +311,7 @@ fn bitop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let n = res.len();
     let db = ctx.db(dest);
     if n > 0 {
-        db.set(dest, Value::Str(Blob::from_vec(res)));
+        db.set_encoded(dest, Value::Str(Blob::from_vec(res)), StrEncoding::Raw);
     } else {
         db.remove(dest);
     }

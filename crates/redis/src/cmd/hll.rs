@@ -13,6 +13,7 @@ use crate::ctx::Ctx;
 use crate::error::{err, errf, CmdError, CmdResult};
 use crate::spec::{acl, flags::*, CommandSpec};
 use ferrocache_engine::types::hll::{self, Corrupt, REGISTERS};
+use ferrocache_engine::types::string::StrEncoding;
 use ferrocache_engine::{Blob, Value, WrongType};
 use std::sync::atomic::Ordering;
 
@@ -83,10 +84,13 @@ fn pfadd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
             hll::add(&mut v, ele, max)?;
         }
         hll::invalidate_cache(&mut v);
-        db.set(key, Value::Str(Blob::from_vec(v)));
+        db.set_encoded(key, Value::Str(Blob::from_vec(v)), StrEncoding::Raw);
         out.int(1);
         return Ok(());
     };
+    as_hll_mut(&mut e.value)?;
+    // PFADD unshares the string (Redis `dbUnshareStringValue`): raw.
+    e.set_str_encoding(StrEncoding::Raw);
     let s = as_hll_mut(&mut e.value)?;
     let mut updated = 0u64;
     let mut result = Ok(());
@@ -210,10 +214,11 @@ fn pfmerge(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     if existed {
         if let Some(e) = db.get_mut(dest) {
             e.value = value;
+            e.set_str_encoding(StrEncoding::Raw);
         }
         db.dirty += 1;
     } else {
-        db.set(dest, value);
+        db.set_encoded(dest, value, StrEncoding::Raw);
     }
     result?;
     ctx.out.ok();

@@ -1112,7 +1112,7 @@ fn debug(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
                 format!(
                     "Value at:0x{:x} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
                     e as *const _ as usize,
-                    e.value.encoding(),
+                    e.encoding(),
                     e.value.mem_usage().max(1),
                     lru & 0xff_ffff,
                     idle
