@@ -21,6 +21,10 @@
 #   MEM_KEYS (1000000) keys loaded for the bytes-per-key figure
 #   SERVER_CPU (0) / CLIENT_CPU (1)  cores to pin to
 #   NO_BUILD=1        skip `cargo build --release`
+#   ONLY (.)          regex: run only the matching workloads (e.g. ONLY=ZADD)
+#   NO_MEM=1          skip the memory measurements
+#   ZSET_MEMBERS (1000000) members loaded into one sorted set for the
+#                     bytes-per-member figure
 #   OUT               also write the raw TSV results here
 set -euo pipefail
 
@@ -149,6 +153,7 @@ SKIPPED=()
 for spec in "${WORKLOADS[@]}"; do
     wl=${spec%%|*}
     args=${spec#*|}
+    [[ "$wl" =~ ${ONLY:-.} ]] || continue
     if ! probe "$wl"; then
         SKIPPED+=("$wl")
         continue
@@ -171,6 +176,7 @@ for spec in "${WORKLOADS[@]}"; do
 done
 stop_servers
 
+if [[ -z "${NO_MEM:-}" ]]; then
 echo "== memory: $MEM_KEYS keys, 16-byte keys, 100-byte values, fresh servers"
 start_servers
 info_field() { redis-cli -p "$1" INFO memory 2>/dev/null | tr -d '\r' | awk -F: -v f="$2" '$1==f{print $2}'; }
@@ -195,16 +201,43 @@ for srv in redis ferrocache; do
 done
 stop_servers
 
+ZSET_MEMBERS=${ZSET_MEMBERS:-1000000}
+echo "== memory: one sorted set of $ZSET_MEMBERS members, fresh servers"
+start_servers
+load_zset() {
+    awk -v n="$ZSET_MEMBERS" 'BEGIN {
+        for (i = 0; i < n; i++) {
+            m = sprintf("member:%012d", i); s = sprintf("%d", (i * 7919) % 1000003);
+            printf "*4\r\n$4\r\nZADD\r\n$4\r\nzmem\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(s), s, length(m), m;
+        }
+    }' | taskset -c "$CLIENT_CPU" redis-cli -p "$1" --pipe >/dev/null
+}
+for srv in redis ferrocache; do
+    if [[ $srv == redis ]]; then port=$REDIS_PORT; pid=$REDIS_PID; else port=$FC_PORT; pid=$FC_PID; fi
+    used0=$(info_field "$port" used_memory); rss0=$(rss_bytes "$pid")
+    load_zset "$port"
+    sleep 1
+    members=$(redis-cli -p "$port" ZCARD zmem 2>/dev/null | grep -E '^[0-9]+$' || echo "$ZSET_MEMBERS")
+    usage=$(redis-cli -p "$port" MEMORY USAGE zmem 2>/dev/null | grep -E '^[0-9]+$' || echo 0)
+    used1=$(info_field "$port" used_memory); rss1=$(rss_bytes "$pid")
+    printf 'zmem\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$srv" "$members" "${used0:-0}" "${used1:-0}" "$rss0" "$rss1" "$usage" >>"$RESULTS"
+done
+stop_servers
+fi
+
 SKIPPED_STR=$(IFS=,; echo "${SKIPPED[*]:-}")
 python3 - "$RESULTS" "$SKIPPED_STR" <<'EOF'
 import statistics, sys
 
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 skipped = sys.argv[2] if len(sys.argv) > 2 else ""
-runs, mem, order = {}, {}, []
+runs, mem, zmem, order = {}, {}, {}, []
 for r in rows:
     if r[0] == "mem":
         mem[r[1]] = [int(float(x)) if x else 0 for x in r[2:]]
+        continue
+    if r[0] == "zmem":
+        zmem[r[1]] = [int(float(x)) if x else 0 for x in r[2:]]
         continue
     wl, srv = r[0], r[1]
     rps, p99, cpu, reqs = (float(x or 0) for x in r[2:6])
@@ -251,4 +284,16 @@ if mem:
         used = f"{u1 / keys:.1f}" if u1 else "n/a"
         dused = f"{(u1 - u0) / keys:.1f}" if u1 else "n/a"
         print(f"| {srv} | {keys:,} | {used} | {r1 / keys:.1f} | {dused} | {(r1 - r0) / keys:.1f} |")
+if zmem:
+    print()
+    print("Sorted set: one key, members `member:%012d` (19 bytes), integer scores")
+    print()
+    print("| server | members | MEMORY USAGE B/member | used_memory delta B/member | RSS delta B/member |")
+    print("|---|---:|---:|---:|---:|")
+    for srv in ("redis", "ferrocache"):
+        if srv not in zmem:
+            continue
+        n, u0, u1, r0, r1, usage = zmem[srv]
+        n = max(n, 1)
+        print(f"| {srv} | {n:,} | {usage / n:.1f} | {(u1 - u0) / n:.1f} | {(r1 - r0) / n:.1f} |")
 EOF

@@ -2,8 +2,12 @@
 //! runs a Redis-compatible node; `ferrocache memcached [-p 11211 -m 64 …]`
 //! runs a memcached-compatible node with memcached's own command line.
 
+mod control_cli;
+
 use anyhow::{bail, Context, Result};
 use ferrocache_engine::memory::CountingAlloc;
+
+mod snapshot;
 
 #[global_allocator]
 static GLOBAL: CountingAlloc<tikv_jemallocator::Jemalloc> =
@@ -17,6 +21,16 @@ commands:
   memcached [-p port -l addr -m MB -c conns -t threads -I size -v]
                                           run a memcached-compatible node
                                           (options as memcached's; --help)
+  serve [--data-dir D] [--listen ADDR] [--port-range LO-HI]
+                                          run the control plane (ElastiCache API)
+  create-access-key [--data-dir D]        create an API access key pair
+  usage [--from T] [--to T] [--output json]
+                                          node-hours and cost per resource and day
+  create-cache-cluster, describe-cache-clusters, … (the AWS CLI's elasticache
+  verbs and options) [--output json] [--wait] [--endpoint-url URL]
+  snapshot inspect FILE [--key-file K]    describe a snapshot (RDB or encrypted)
+  snapshot convert IN OUT [--key-file K] [--new-key-file K2]
+                                          plain <-> encrypted, rotate the key
   version                                 print the version
 ";
 
@@ -29,6 +43,12 @@ fn main() -> Result<()> {
     match cmd.as_str() {
         "redis" => run_redis(&args[1..]),
         "memcached" => run_memcached(&args[1..]),
+        "snapshot" => snapshot::run(&args[1..]),
+        // The managed-service control plane and its local verbs.
+        "serve" => ferrocache_control::serve::serve(&args[1..]),
+        "create-access-key" => control_cli::create_access_key(&args[1..]),
+        "usage" => control_cli::usage(&args[1..]),
+        v if control_cli::VERBS.contains(&v) => control_cli::verb(v, &args[1..]),
         "version" | "--version" | "-v" => {
             println!("ferrocache {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -64,6 +84,10 @@ fn threads_configured(args: &[String]) -> bool {
 }
 
 fn run_redis(args: &[String]) -> Result<()> {
+    // Persistence options that are not redis.conf parameters (H5).
+    let (owned, persist_opts) = snapshot::take_start_options(args)?;
+    ferrocache_redis::cmd::persist::set_start_options(persist_opts);
+    let args = &owned[..];
     // Default: one worker thread (and keyspace shard) per core.
     let threads = if threads_configured(args) {
         None
@@ -111,6 +135,14 @@ fn run_memcached(args: &[String]) -> Result<()> {
         }
         Err(e) => bail!("{e}"),
     };
+    // -d: memcached's daemonize, by re-executing detached (H8; see
+    // ferrocache_server::daemon). The foreground process exits once the
+    // daemon listens.
+    if settings.daemonize && !ferrocache_server::daemon::is_child() {
+        ferrocache_server::daemon::detach(args)?;
+        return Ok(());
+    }
+    ferrocache_server::daemon::start_session();
     let level = match settings.verbose {
         0 => "notice",
         1 => "verbose",
@@ -121,12 +153,10 @@ fn run_memcached(args: &[String]) -> Result<()> {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .with_context(|| format!("cannot write pidfile '{p}'"))?;
     }
+    let verbose = settings.verbose > 0;
     let node =
         ferrocache_server::run_memcached(settings).context("could not start the memcached node")?;
-    use ferrocache_server::log::{log, Level};
-    for a in &node.addrs {
-        log(Level::Verbose, &format!("memcached node listening on {a}"));
-    }
+    ferrocache_server::daemon::ready(verbose);
     node.wait();
     Ok(())
 }

@@ -49,7 +49,10 @@ type Arg = Vec<u8>;
 /// (group, [(command, weight)]). Weights make type-creating commands common
 /// (so keys of every type exist) and state-wiping ones rare.
 const GROUPS: &[(&str, &[(&str, u32)])] = &[
-    ("conn", &[("PING", 2), ("ECHO", 2), ("SELECT", 3)]),
+    (
+        "conn",
+        &[("PING", 2), ("ECHO", 2), ("SELECT", 3), ("RESET", 1)],
+    ),
     (
         "keys",
         &[
@@ -210,6 +213,90 @@ const GROUPS: &[(&str, &[(&str, u32)])] = &[
             ("ZSCAN", 4),
         ],
     ),
+    // Issue 4 families (see `Gen::gen_ext`). MULTI and *SUBSCRIBE are blocks
+    // of several commands (see `Gen::next`), hence their small weights.
+    (
+        "tx",
+        &[
+            ("MULTI", 14),
+            ("EXEC", 2),
+            ("DISCARD", 1),
+            ("WATCH", 5),
+            ("UNWATCH", 2),
+        ],
+    ),
+    (
+        "pubsub",
+        &[
+            ("SUBSCRIBE", 4),
+            ("PSUBSCRIBE", 3),
+            ("SSUBSCRIBE", 3),
+            ("UNSUBSCRIBE", 2),
+            ("PUNSUBSCRIBE", 2),
+            ("SUNSUBSCRIBE", 2),
+            ("PUBLISH", 4),
+            ("SPUBLISH", 3),
+            ("PUBSUB", 5),
+        ],
+    ),
+    (
+        "stream",
+        &[
+            ("XADD", 40),
+            ("XLEN", 4),
+            ("XRANGE", 8),
+            ("XREVRANGE", 5),
+            ("XREAD", 6),
+            ("XDEL", 5),
+            ("XTRIM", 6),
+            ("XSETID", 4),
+            ("XGROUP", 14),
+            ("XREADGROUP", 12),
+            ("XACK", 6),
+            ("XPENDING", 8),
+            ("XCLAIM", 8),
+            ("XAUTOCLAIM", 6),
+            ("XINFO", 8),
+        ],
+    ),
+    (
+        "geo",
+        &[
+            ("GEOADD", 30),
+            ("GEODIST", 6),
+            ("GEOHASH", 5),
+            ("GEOPOS", 5),
+            ("GEORADIUS", 7),
+            ("GEORADIUS_RO", 3),
+            ("GEORADIUSBYMEMBER", 6),
+            ("GEORADIUSBYMEMBER_RO", 3),
+            ("GEOSEARCH", 12),
+            ("GEOSEARCHSTORE", 6),
+        ],
+    ),
+    (
+        "hll",
+        &[
+            ("PFADD", 30),
+            ("PFCOUNT", 12),
+            ("PFMERGE", 8),
+            ("PFDEBUG", 4),
+            ("HLLSET", 6),
+            ("HLLPOKE", 5),
+        ],
+    ),
+    (
+        "bitmap",
+        &[
+            ("SETBIT", 20),
+            ("GETBIT", 6),
+            ("BITCOUNT", 8),
+            ("BITPOS", 8),
+            ("BITOP", 8),
+            ("BITFIELD", 16),
+            ("BITFIELD_RO", 5),
+        ],
+    ),
 ];
 
 /// Every command name the generator knows (used by the unit test below).
@@ -231,6 +318,7 @@ fn all_commands() -> Vec<&'static str> {
 const KEYS: &[&[u8]] = &[
     b"a", b"b", b"c", b"k1", b"k2", b"bin\x00\r\n\xff",
     b"h", b"{t}h", b"l", b"{t}l", b"s", b"{t}s", b"z", b"{t}z",
+    b"x", b"{t}x", b"g", b"{t}g", b"p", b"{t}p",
 ];
 
 /// Keys a command group prefers (80% of its picks), so that most commands
@@ -243,6 +331,11 @@ fn key_family(group: &str) -> &'static [&'static [u8]] {
         "list" => &[b"l", b"{t}l", b"c"],
         "set" => &[b"s", b"{t}s", b"c"],
         "zset" => &[b"z", b"{t}z", b"s", b"b"],
+        "stream" => &[b"x", b"x", b"{t}x", b"z"],
+        "geo" => &[b"g", b"g", b"{t}g", b"z"],
+        "hll" => &[b"p", b"p", b"{t}p", b"a"],
+        "bitmap" => &[b"a", b"k2", b"p", b"{t}p", b"bin\x00\r\n\xff"],
+        "tx" => &[b"a", b"k1", b"h", b"l", b"x", b"{t}s"],
         _ => KEYS,
     }
 }
@@ -397,6 +490,8 @@ struct Gen {
     short_ttl: bool,
     /// Keys the current command prefers (see [`key_family`]).
     family: &'static [&'static [u8]],
+    /// Inside a MULTI or subscribe block: no nested blocks.
+    nested: bool,
 }
 
 impl Gen {
@@ -414,6 +509,7 @@ impl Gen {
             t0,
             short_ttl: false,
             family: KEYS,
+            nested: false,
         }
     }
 
@@ -627,8 +723,21 @@ impl Gen {
 
     /// The next step(s) of the sequence.
     fn next(&mut self) -> Vec<Step> {
-        self.short_ttl = false;
         let name = self.choose_cmd();
+        if !self.nested {
+            if name == "MULTI" && self.chance(0.9) {
+                return self.multi_block();
+            }
+            if matches!(name, "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE") {
+                return self.sub_block(name);
+            }
+        }
+        self.next_named(name)
+    }
+
+    /// The step(s) of one command `name` (with the arity mutations).
+    fn next_named(&mut self, name: &'static str) -> Vec<Step> {
+        self.short_ttl = false;
         let step = self.gen_cmd(name);
         let mut steps = vec![match step {
             Step::Cmd(mut a) => {
@@ -1162,7 +1271,7 @@ impl Gen {
                     a.push(b("WITHSCORES"));
                 }
             }
-            other => panic!("generator has no case for {other}"),
+            other => return self.gen_ext(other, a),
         }
         Step::Cmd(a)
     }
@@ -1274,6 +1383,925 @@ impl Gen {
 }
 
 // ---------------------------------------------------------------------------
+// Issue 4 families: transactions, pub/sub, streams, geo, HyperLogLog, bitmaps
+// ---------------------------------------------------------------------------
+
+const CHANNELS: &[&[u8]] = &[
+    b"ch1", b"ch2", b"news.a", b"news.b", b"hello", b"hallo", b"", b"\x00\xff", b"*",
+];
+
+const CHANNEL_PATTERNS: &[&[u8]] = &[
+    b"*", b"ch*", b"news.*", b"h[ae]llo", b"h?llo", b"\\*", b"ch[^1]", b"", b"[", b"*\x00*",
+];
+
+/// Commands a subscribe block runs while subscribed (besides random ones).
+const PUBSUB_INNER: &[&str] = &[
+    "PUBLISH",
+    "PUBLISH",
+    "SPUBLISH",
+    "PUBSUB",
+    "SUBSCRIBE",
+    "PSUBSCRIBE",
+    "SSUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PUNSUBSCRIBE",
+    "SUNSUBSCRIBE",
+    "PING",
+];
+
+const STREAM_FIELDS: &[&[u8]] = &[b"f", b"g", b"temp", b"", b"\x00\xff", b"1"];
+
+const GROUPS_NAMES: &[&[u8]] = &[b"g1", b"g1", b"g2", b"g3", b""];
+
+const CONSUMERS: &[&[u8]] = &[b"c1", b"c1", b"c2", b"c3", b""];
+
+/// (longitude, latitude): Sicily (close together), the edges of the valid
+/// range, and invalid ones.
+const COORDS: &[(&[u8], &[u8])] = &[
+    (b"13.361389", b"38.115556"),
+    (b"15.087269", b"37.502669"),
+    (b"13.583333", b"37.316667"),
+    (b"12.758489", b"38.788135"),
+    (b"14.015482", b"37.734741"),
+    (b"13.36", b"38.11"),
+    (b"-180", b"-85.05112878"),
+    (b"180", b"85.05112878"),
+    (b"0", b"0"),
+    (b"179.99", b"0.1"),
+    (b"-73.9454966", b"40.747533"),
+    (b"181", b"0"),
+    (b"0", b"86"),
+    (b"abc", b"1"),
+    (b"1e400", b"0"),
+    (b"nan", b"0"),
+];
+
+const GEO_MEMBERS: &[&[u8]] = &[
+    b"Palermo", b"Catania", b"Agrigento", b"m1", b"m2", b"m3", b"", b"\x00x", b"nosuch",
+];
+
+const RADII: &[&[u8]] = &[
+    b"0", b"1", b"10", b"50", b"100", b"200", b"500", b"5000", b"20000", b"-1", b"abc", b"1e400",
+    b"0.5",
+];
+
+const UNITS: &[&[u8]] = &[b"km", b"km", b"m", b"mi", b"ft", b"KM", b"Mi", b"yd"];
+
+/// The 16-byte header of an HLL string: "HYLL", encoding, 3 unused bytes,
+/// and the cached cardinality (little endian; bit 7 of byte 15 = stale).
+fn hll_header(enc: u8, card: u64, stale: bool) -> Vec<u8> {
+    let mut v = b"HYLL".to_vec();
+    v.push(enc);
+    v.extend_from_slice(&[0, 0, 0]);
+    let mut c = card.to_le_bytes();
+    if stale {
+        c[7] |= 0x80;
+    }
+    v.extend_from_slice(&c);
+    v
+}
+
+impl Gen {
+    fn channel(&mut self) -> Arg {
+        if self.chance(0.1) {
+            self.rand_bytes()
+        } else {
+            self.pick(CHANNELS)
+        }
+    }
+
+    fn channels(&mut self, min: usize, max: usize) -> Vec<Arg> {
+        let n = self.rng.gen_range(min..=max);
+        (0..n).map(|_| self.channel()).collect()
+    }
+
+    /// `UNSUBSCRIBE`, `PUNSUBSCRIBE`, `SUNSUBSCRIBE` without arguments, in a
+    /// random order: leaves subscribed mode.
+    fn unsub_all(&mut self) -> Vec<Step> {
+        let mut v = vec![
+            Step::Cmd(vec![b("UNSUBSCRIBE")]),
+            Step::Cmd(vec![b("PUNSUBSCRIBE")]),
+            Step::Cmd(vec![b("SUNSUBSCRIBE")]),
+        ];
+        let k = self.rng.gen_range(0..3);
+        v.rotate_left(k);
+        v
+    }
+
+    /// `[WATCH ..] MULTI <0-6 commands> EXEC|DISCARD|(left open)`. A short
+    /// TTL set inside runs at EXEC: the sleep goes after it.
+    fn multi_block(&mut self) -> Vec<Step> {
+        self.nested = true;
+        let mut steps = Vec::new();
+        if self.chance(0.35) {
+            let mut w = vec![b("WATCH")];
+            w.extend(self.keys(1, 2));
+            steps.push(Step::Cmd(w));
+            if self.chance(0.3) {
+                // Touch a watched key (or not) before MULTI.
+                steps.extend(self.next());
+            }
+        }
+        steps.push(Step::Cmd(vec![self.name_case("MULTI")]));
+        let mut short = false;
+        let mut subscribed = false;
+        for _ in 0..self.rng.gen_range(0..=6) {
+            for s in self.next() {
+                match s {
+                    Step::Sleep(_) => short = true,
+                    Step::Cmd(a) => {
+                        let up = a[0].to_ascii_uppercase();
+                        if up.ends_with(b"SUBSCRIBE") && !up.starts_with(b"UNSUB") {
+                            subscribed = true;
+                        }
+                        steps.push(Step::Cmd(a));
+                    }
+                    s => steps.push(s),
+                }
+            }
+        }
+        match self.rng.gen_range(0..20) {
+            0..=16 => steps.push(Step::Cmd(vec![self.name_case("EXEC")])),
+            17..=18 => steps.push(Step::Cmd(vec![b("DISCARD")])),
+            // Left open: later commands are queued until an EXEC/DISCARD.
+            _ if !short && !subscribed => {}
+            _ => steps.push(Step::Cmd(vec![b("DISCARD")])),
+        }
+        self.nested = false;
+        if subscribed {
+            steps.extend(self.unsub_all());
+        }
+        if short {
+            steps.push(Step::Sleep(4));
+        }
+        steps
+    }
+
+    /// `*SUBSCRIBE ..`, a few commands while subscribed (mostly pub/sub
+    /// ones: other commands are errors in RESP2), then unsubscribe from all.
+    fn sub_block(&mut self, name: &'static str) -> Vec<Step> {
+        self.nested = true;
+        let mut steps = self.next_named(name);
+        for _ in 0..self.rng.gen_range(0..=5) {
+            let inner = if self.chance(0.7) {
+                PUBSUB_INNER[self.rng.gen_range(0..PUBSUB_INNER.len())]
+            } else {
+                match self.choose_cmd() {
+                    "MULTI" => "PING",
+                    n => n,
+                }
+            };
+            steps.extend(self.next_named(inner));
+        }
+        self.nested = false;
+        steps.extend(self.unsub_all());
+        steps
+    }
+
+    /// A stream ID argument: mostly `ms-seq` over a small range so entries
+    /// collide, sometimes partial or malformed.
+    fn sid(&mut self) -> Arg {
+        match self.rng.gen_range(0..20) {
+            0..=12 => format!(
+                "{}-{}",
+                self.rng.gen_range(0..12),
+                self.rng.gen_range(0..3)
+            )
+            .into_bytes(),
+            13..=15 => self.rng.gen_range(0..12).to_string().into_bytes(),
+            16 => b("0-0"),
+            17 => self.pick(&[
+                b"18446744073709551615-18446744073709551615",
+                b"18446744073709551615",
+                b"18446744073709551616",
+            ]),
+            _ => self.pick(&[b"abc", b"1-", b"-1", b"1-x", b"", b"1-2-3", b"+", b"-"]),
+        }
+    }
+
+    /// A range bound for XRANGE/XPENDING: IDs, `-`/`+`, exclusive `(id`.
+    fn sid_bound(&mut self) -> Arg {
+        match self.rng.gen_range(0..10) {
+            0..=1 => b("-"),
+            2..=3 => b("+"),
+            4 => {
+                let mut v = b"(".to_vec();
+                v.extend(self.sid());
+                v
+            }
+            _ => self.sid(),
+        }
+    }
+
+    fn stream_key(&mut self) -> Arg {
+        self.key()
+    }
+
+    fn fields_values(&mut self, a: &mut Vec<Arg>) {
+        let n = self.rng.gen_range(1..=3);
+        for _ in 0..n {
+            a.push(self.pick(STREAM_FIELDS));
+            a.push(self.value());
+        }
+        if self.chance(0.03) {
+            a.push(b("f"));
+        }
+    }
+
+    /// `MAXLEN|MINID [=|~] threshold [LIMIT n]`.
+    fn trim_args(&mut self, a: &mut Vec<Arg>) {
+        let minid = self.chance(0.4);
+        a.push(self.pick(if minid {
+            &[b"MINID", b"minid"]
+        } else {
+            &[b"MAXLEN", b"maxlen"]
+        }));
+        let approx = match self.rng.gen_range(0..3) {
+            0 => {
+                a.push(b("="));
+                false
+            }
+            1 => {
+                a.push(b("~"));
+                true
+            }
+            _ => false,
+        };
+        if minid {
+            a.push(self.sid());
+        } else {
+            a.push(self.int(0, 8));
+        }
+        if self.chance(if approx { 0.4 } else { 0.1 }) {
+            a.push(b("LIMIT"));
+            a.push(self.int(0, 5));
+        }
+    }
+
+    fn xclaim_opts(&mut self, a: &mut Vec<Arg>) {
+        for _ in 0..self.rng.gen_range(0..3) {
+            match self.rng.gen_range(0..8) {
+                0 => {
+                    a.push(b("IDLE"));
+                    a.push(self.pick(&[b"0", b"500000", b"-1", b"abc"]));
+                }
+                1 => {
+                    a.push(b("TIME"));
+                    a.push(self.pick(&[b"1", b"abc", b"-5"]));
+                }
+                2 => {
+                    a.push(b("RETRYCOUNT"));
+                    a.push(self.int(0, 9));
+                }
+                3 => a.push(b("FORCE")),
+                4..=5 => a.push(b("JUSTID")),
+                6 => {
+                    a.push(b("LASTID"));
+                    a.push(self.sid());
+                }
+                _ => a.push(b("BOGUS")),
+            }
+        }
+    }
+
+    fn min_idle(&mut self) -> Arg {
+        self.pick(&[b"0", b"0", b"400000", b"3600000", b"-1", b"abc"])
+    }
+
+    fn coord(&mut self, a: &mut Vec<Arg>) {
+        let (lon, lat) = if self.chance(0.9) {
+            COORDS[self.rng.gen_range(0..11)]
+        } else {
+            COORDS[self.rng.gen_range(0..COORDS.len())]
+        };
+        a.push(lon.to_vec());
+        a.push(lat.to_vec());
+    }
+
+    fn geo_member(&mut self) -> Arg {
+        if self.chance(0.1) {
+            self.member()
+        } else {
+            self.pick(GEO_MEMBERS)
+        }
+    }
+
+    /// WITHCOORD/WITHDIST/WITHHASH, COUNT [ANY], ASC|DESC in random order.
+    fn geo_opts(&mut self, a: &mut Vec<Arg>, with_store: bool, search: bool) {
+        let mut opts: Vec<Vec<Arg>> = Vec::new();
+        for w in ["WITHCOORD", "WITHDIST", "WITHHASH"] {
+            if self.chance(0.3) {
+                opts.push(vec![b(w)]);
+            }
+        }
+        if self.chance(0.4) {
+            let mut c = vec![b("COUNT"), self.int(0, 5)];
+            if self.chance(0.3) {
+                c.push(b("ANY"));
+            }
+            opts.push(c);
+        }
+        if self.chance(0.5) {
+            opts.push(vec![self.pick(&[b"ASC", b"DESC", b"asc"])]);
+        }
+        if with_store && self.chance(0.25) {
+            let k = self.key();
+            opts.push(vec![self.pick(&[b"STORE", b"STOREDIST"]), k]);
+        }
+        if search && self.chance(0.04) {
+            opts.push(vec![b("STOREDIST")]);
+        }
+        if self.chance(0.03) {
+            opts.push(vec![b("BOGUS")]);
+        }
+        let n = opts.len();
+        for i in 0..n {
+            let j = self.rng.gen_range(i..n);
+            opts.swap(i, j);
+        }
+        for o in opts {
+            a.extend(o);
+        }
+    }
+
+    /// `FROMMEMBER m | FROMLONLAT lon lat` and `BYRADIUS r unit | BYBOX w h unit`.
+    fn geosearch_shape(&mut self, a: &mut Vec<Arg>) {
+        match self.rng.gen_range(0..20) {
+            0..=8 => {
+                a.push(b("FROMMEMBER"));
+                a.push(self.geo_member());
+            }
+            9..=17 => {
+                a.push(b("FROMLONLAT"));
+                self.coord(a);
+            }
+            18 => {}
+            _ => {
+                a.push(b("FROMMEMBER"));
+                a.push(self.geo_member());
+                a.push(b("FROMLONLAT"));
+                self.coord(a);
+            }
+        }
+        match self.rng.gen_range(0..20) {
+            0..=9 => {
+                a.push(b("BYRADIUS"));
+                a.push(self.pick(RADII));
+                a.push(self.pick(UNITS));
+            }
+            10..=18 => {
+                a.push(b("BYBOX"));
+                a.push(self.pick(RADII));
+                a.push(self.pick(RADII));
+                a.push(self.pick(UNITS));
+            }
+            _ => {}
+        }
+    }
+
+    /// A valid or corrupt HLL string.
+    fn hll_blob(&mut self) -> Arg {
+        let stale = self.chance(0.5);
+        let card = self.pick(&[&[0u8][..], &[5], &[200]])[0] as u64;
+        match self.rng.gen_range(0..10) {
+            // Sparse: random opcodes, covering exactly 16384 registers
+            // (valid) or not (corrupt).
+            0..=4 => {
+                let mut v = hll_header(1, card, stale);
+                let total = if self.chance(0.8) {
+                    16384usize
+                } else {
+                    self.pick(&[&b"\x01"[..], b"\x02"])[0] as usize * 16000
+                };
+                let mut left = total;
+                while left > 0 {
+                    match self.rng.gen_range(0..3) {
+                        0 => {
+                            let n = self.rng.gen_range(1..=left.min(16384));
+                            let x = n - 1;
+                            v.push(0x40 | (x >> 8) as u8);
+                            v.push((x & 0xff) as u8);
+                            left -= n;
+                        }
+                        1 => {
+                            let n = self.rng.gen_range(1..=left.min(64));
+                            v.push((n - 1) as u8);
+                            left -= n;
+                        }
+                        _ => {
+                            let n = self.rng.gen_range(1..=left.min(4));
+                            let val = self.rng.gen_range(1..=32u8);
+                            v.push(0x80 | ((val - 1) << 2) | (n - 1) as u8);
+                            left -= n;
+                        }
+                    }
+                }
+                v
+            }
+            // Dense: 12288 register bytes (or a wrong length).
+            5..=7 => {
+                let mut v = hll_header(0, card, stale);
+                let len = if self.chance(0.8) { 12288 } else { 12287 };
+                let fill = self.pick(&[&[0u8][..], &[0x41], &[0xff]])[0];
+                v.extend(std::iter::repeat(fill).take(len));
+                v
+            }
+            // Broken headers.
+            _ => self
+                .pick(&[
+                    b"HYLL",
+                    b"HYLL\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x7f\xff",
+                    b"HYLX\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x7f\xff",
+                    b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+                    b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x7f\xff\x00",
+                ])
+                .to_vec(),
+        }
+    }
+
+    fn bf_type(&mut self) -> Arg {
+        match self.rng.gen_range(0..12) {
+            0..=4 => format!("u{}", self.rng.gen_range(1..=63)).into_bytes(),
+            5..=9 => format!("i{}", self.rng.gen_range(1..=64)).into_bytes(),
+            _ => self.pick(&[b"u64", b"i65", b"i0", b"u0", b"x8", b"U8", b"i", b""]),
+        }
+    }
+
+    fn bf_offset(&mut self) -> Arg {
+        match self.rng.gen_range(0..12) {
+            0..=6 => self.rng.gen_range(0..80).to_string().into_bytes(),
+            7..=9 => format!("#{}", self.rng.gen_range(0..8)).into_bytes(),
+            _ => self.pick(&[b"-1", b"abc", b"#-1", b"4294967296", b"#", b"#x"]),
+        }
+    }
+
+    fn bf_value(&mut self) -> Arg {
+        match self.rng.gen_range(0..10) {
+            0..=5 => self.rng.gen_range(-300i64..300).to_string().into_bytes(),
+            6..=8 => self
+                .pick(&[
+                    b"9223372036854775807",
+                    b"-9223372036854775808",
+                    b"127",
+                    b"-128",
+                    b"255",
+                    b"4294967295",
+                    b"18446744073709551615",
+                ])
+                .to_vec(),
+            _ => self.pick(BAD_INTS),
+        }
+    }
+
+    fn bit_range(&mut self, a: &mut Vec<Arg>, min_parts: usize) {
+        let parts = self.rng.gen_range(min_parts..=3);
+        if parts >= 1 {
+            a.push(self.int(-10, 10));
+        }
+        if parts >= 2 {
+            a.push(self.int(-10, 10));
+        }
+        if parts >= 3 {
+            a.push(self.pick(&[b"BYTE", b"BIT", b"bit", b"WORD"]));
+        }
+    }
+
+    /// The issue-4 commands.
+    fn gen_ext(&mut self, name: &'static str, mut a: Vec<Arg>) -> Step {
+        match name {
+            // ------------------------------------------------------ conn/tx
+            "RESET" | "MULTI" | "EXEC" | "DISCARD" | "UNWATCH" => {}
+            "WATCH" => a.extend(self.keys(1, 3)),
+            // ------------------------------------------------------- pubsub
+            "SUBSCRIBE" | "SSUBSCRIBE" => a.extend(self.channels(1, 3)),
+            "UNSUBSCRIBE" | "SUNSUBSCRIBE" => a.extend(self.channels(0, 2)),
+            "PSUBSCRIBE" => {
+                for _ in 0..self.rng.gen_range(1..=3) {
+                    a.push(self.pick(CHANNEL_PATTERNS));
+                }
+            }
+            "PUNSUBSCRIBE" => {
+                for _ in 0..self.rng.gen_range(0..=2) {
+                    a.push(self.pick(CHANNEL_PATTERNS));
+                }
+            }
+            "PUBLISH" | "SPUBLISH" => {
+                a.push(self.channel());
+                a.push(self.value());
+            }
+            "PUBSUB" => match self.rng.gen_range(0..14) {
+                0..=2 => {
+                    a.push(b("CHANNELS"));
+                    if self.chance(0.5) {
+                        a.push(self.pick(CHANNEL_PATTERNS));
+                    }
+                }
+                3..=4 => {
+                    a.push(b("SHARDCHANNELS"));
+                    if self.chance(0.5) {
+                        a.push(self.pick(CHANNEL_PATTERNS));
+                    }
+                }
+                5..=7 => {
+                    a.push(self.pick(&[b"NUMSUB", b"numsub"]));
+                    a.extend(self.channels(0, 3));
+                }
+                8..=9 => {
+                    a.push(b("SHARDNUMSUB"));
+                    a.extend(self.channels(0, 3));
+                }
+                10..=11 => a.push(b("NUMPAT")),
+                12 => a.push(self.pick(&[b"HELP", b"help"])),
+                _ => {
+                    a.push(self.pick(&[b"BOGUS", b"NUMPAT", b"CHANNELS"]));
+                    a.push(b("x"));
+                    a.push(b("y"));
+                }
+            },
+            // ------------------------------------------------------ streams
+            "XADD" => {
+                a.push(self.stream_key());
+                if self.chance(0.15) {
+                    a.push(self.pick(&[b"NOMKSTREAM", b"nomkstream"]));
+                }
+                if self.chance(0.25) {
+                    self.trim_args(&mut a);
+                }
+                match self.rng.gen_range(0..10) {
+                    0..=6 => a.push(self.sid()),
+                    _ => {
+                        let ms = self.rng.gen_range(0..12);
+                        a.push(format!("{ms}-*").into_bytes());
+                    }
+                }
+                self.fields_values(&mut a);
+            }
+            "XLEN" => a.push(self.stream_key()),
+            "XRANGE" | "XREVRANGE" => {
+                a.push(self.stream_key());
+                a.push(self.sid_bound());
+                a.push(self.sid_bound());
+                if self.chance(0.4) {
+                    a.push(b("COUNT"));
+                    a.push(self.int(-1, 4));
+                }
+            }
+            "XREAD" => {
+                if self.chance(0.4) {
+                    a.push(b("COUNT"));
+                    a.push(self.int(-1, 4));
+                }
+                a.push(b("STREAMS"));
+                let keys = self.keys(1, 2);
+                let n = keys.len();
+                a.extend(keys);
+                let ids = if self.chance(0.05) { n + 1 } else { n };
+                for _ in 0..ids {
+                    let id = if self.chance(0.15) {
+                        b("$")
+                    } else if self.chance(0.05) {
+                        b("+")
+                    } else {
+                        self.sid()
+                    };
+                    a.push(id);
+                }
+            }
+            "XDEL" => {
+                a.push(self.stream_key());
+                for _ in 0..self.rng.gen_range(1..=3) {
+                    a.push(self.sid());
+                }
+            }
+            "XTRIM" => {
+                a.push(self.stream_key());
+                self.trim_args(&mut a);
+            }
+            "XSETID" => {
+                a.push(self.stream_key());
+                a.push(self.sid());
+                if self.chance(0.3) {
+                    a.push(b("ENTRIESADDED"));
+                    a.push(self.int(0, 30));
+                }
+                if self.chance(0.3) {
+                    a.push(b("MAXDELETEDID"));
+                    a.push(self.sid());
+                }
+            }
+            "XGROUP" => match self.rng.gen_range(0..16) {
+                0..=5 => {
+                    a.push(self.pick(&[b"CREATE", b"create"]));
+                    a.push(self.stream_key());
+                    a.push(self.pick(GROUPS_NAMES));
+                    let id = if self.chance(0.3) { b("$") } else { self.sid() };
+                    a.push(id);
+                    if self.chance(0.4) {
+                        a.push(b("MKSTREAM"));
+                    }
+                    if self.chance(0.2) {
+                        a.push(b("ENTRIESREAD"));
+                        a.push(self.int(-2, 12));
+                    }
+                }
+                6..=7 => {
+                    a.push(b("CREATECONSUMER"));
+                    a.push(self.stream_key());
+                    a.push(self.pick(GROUPS_NAMES));
+                    a.push(self.pick(CONSUMERS));
+                }
+                8..=9 => {
+                    a.push(b("DELCONSUMER"));
+                    a.push(self.stream_key());
+                    a.push(self.pick(GROUPS_NAMES));
+                    a.push(self.pick(CONSUMERS));
+                }
+                10 => {
+                    a.push(b("DESTROY"));
+                    a.push(self.stream_key());
+                    a.push(self.pick(GROUPS_NAMES));
+                }
+                11..=13 => {
+                    a.push(b("SETID"));
+                    a.push(self.stream_key());
+                    a.push(self.pick(GROUPS_NAMES));
+                    let id = if self.chance(0.3) { b("$") } else { self.sid() };
+                    a.push(id);
+                    if self.chance(0.3) {
+                        a.push(b("ENTRIESREAD"));
+                        a.push(self.int(-2, 12));
+                    }
+                }
+                14 => a.push(b("HELP")),
+                _ => {
+                    a.push(self.pick(&[b"BOGUS", b"CREATE", b"SETID"]));
+                    a.push(self.stream_key());
+                }
+            },
+            "XREADGROUP" => {
+                a.push(b("GROUP"));
+                a.push(self.pick(GROUPS_NAMES));
+                a.push(self.pick(CONSUMERS));
+                if self.chance(0.5) {
+                    a.push(b("COUNT"));
+                    a.push(self.int(-1, 4));
+                }
+                if self.chance(0.2) {
+                    a.push(b("NOACK"));
+                }
+                a.push(b("STREAMS"));
+                let keys = self.keys(1, 2);
+                let n = keys.len();
+                a.extend(keys);
+                for _ in 0..n {
+                    let id = match self.rng.gen_range(0..10) {
+                        0..=5 => b(">"),
+                        6..=7 => b("0"),
+                        8 => b("$"),
+                        _ => self.sid(),
+                    };
+                    a.push(id);
+                }
+            }
+            "XACK" => {
+                a.push(self.stream_key());
+                a.push(self.pick(GROUPS_NAMES));
+                for _ in 0..self.rng.gen_range(1..=3) {
+                    a.push(self.sid());
+                }
+            }
+            "XPENDING" => {
+                a.push(self.stream_key());
+                a.push(self.pick(GROUPS_NAMES));
+                if self.chance(0.7) {
+                    if self.chance(0.3) {
+                        a.push(b("IDLE"));
+                        a.push(self.min_idle());
+                    }
+                    a.push(self.sid_bound());
+                    a.push(self.sid_bound());
+                    a.push(self.int(-1, 5));
+                    if self.chance(0.4) {
+                        a.push(self.pick(CONSUMERS));
+                    }
+                }
+            }
+            "XCLAIM" => {
+                a.push(self.stream_key());
+                a.push(self.pick(GROUPS_NAMES));
+                a.push(self.pick(CONSUMERS));
+                a.push(self.min_idle());
+                for _ in 0..self.rng.gen_range(1..=3) {
+                    a.push(self.sid());
+                }
+                self.xclaim_opts(&mut a);
+            }
+            "XAUTOCLAIM" => {
+                a.push(self.stream_key());
+                a.push(self.pick(GROUPS_NAMES));
+                a.push(self.pick(CONSUMERS));
+                a.push(self.min_idle());
+                a.push(self.sid_bound());
+                if self.chance(0.5) {
+                    a.push(b("COUNT"));
+                    a.push(self.int(-1, 4));
+                }
+                if self.chance(0.3) {
+                    a.push(b("JUSTID"));
+                }
+            }
+            "XINFO" => match self.rng.gen_range(0..12) {
+                0..=4 => {
+                    a.push(b("STREAM"));
+                    a.push(self.stream_key());
+                    if self.chance(0.4) {
+                        a.push(b("FULL"));
+                        if self.chance(0.5) {
+                            a.push(b("COUNT"));
+                            a.push(self.int(-1, 3));
+                        }
+                    }
+                }
+                5..=7 => {
+                    a.push(b("GROUPS"));
+                    a.push(self.stream_key());
+                }
+                8..=10 => {
+                    a.push(b("CONSUMERS"));
+                    a.push(self.stream_key());
+                    a.push(self.pick(GROUPS_NAMES));
+                }
+                _ => a.push(self.pick(&[b"HELP", b"BOGUS"])),
+            },
+            // ---------------------------------------------------------- geo
+            "GEOADD" => {
+                a.push(self.key());
+                if self.chance(0.2) {
+                    a.push(self.pick(&[b"NX", b"XX", b"nx"]));
+                }
+                if self.chance(0.2) {
+                    a.push(b("CH"));
+                }
+                if self.chance(0.03) {
+                    a.push(b("XX"));
+                }
+                for _ in 0..self.rng.gen_range(1..=3) {
+                    self.coord(&mut a);
+                    a.push(self.geo_member());
+                }
+            }
+            "GEODIST" => {
+                a.push(self.key());
+                a.push(self.geo_member());
+                a.push(self.geo_member());
+                if self.chance(0.5) {
+                    a.push(self.pick(UNITS));
+                }
+            }
+            "GEOHASH" | "GEOPOS" => {
+                a.push(self.key());
+                for _ in 0..self.rng.gen_range(0..=3) {
+                    a.push(self.geo_member());
+                }
+            }
+            "GEORADIUS" | "GEORADIUS_RO" => {
+                a.push(self.key());
+                self.coord(&mut a);
+                a.push(self.pick(RADII));
+                a.push(self.pick(UNITS));
+                self.geo_opts(&mut a, name == "GEORADIUS", false);
+            }
+            "GEORADIUSBYMEMBER" | "GEORADIUSBYMEMBER_RO" => {
+                a.push(self.key());
+                a.push(self.geo_member());
+                a.push(self.pick(RADII));
+                a.push(self.pick(UNITS));
+                self.geo_opts(&mut a, name == "GEORADIUSBYMEMBER", false);
+            }
+            "GEOSEARCH" => {
+                a.push(self.key());
+                self.geosearch_shape(&mut a);
+                self.geo_opts(&mut a, false, true);
+            }
+            "GEOSEARCHSTORE" => {
+                a.push(self.key());
+                a.push(self.key());
+                self.geosearch_shape(&mut a);
+                self.geo_opts(&mut a, false, false);
+                if self.chance(0.4) {
+                    a.push(b("STOREDIST"));
+                }
+            }
+            // ---------------------------------------------------------- hll
+            "PFADD" => {
+                a.push(self.key());
+                match self.rng.gen_range(0..10) {
+                    0..=6 => a.extend(self.members(0, 4)),
+                    // Enough elements to grow the sparse form and, after a
+                    // few, to promote it to dense (hll-sparse-max-bytes).
+                    _ => {
+                        let base = self.rng.gen_range(0..5000);
+                        let n = self.rng.gen_range(100..800);
+                        for i in 0..n {
+                            a.push(format!("e{}", base + i).into_bytes());
+                        }
+                    }
+                }
+            }
+            "PFCOUNT" => a.extend(self.keys(1, 3)),
+            "PFMERGE" => a.extend(self.keys(1, 3)),
+            "PFDEBUG" => {
+                a.push(self.pick(&[
+                    b"ENCODING",
+                    b"ENCODING",
+                    b"DECODE",
+                    b"TODENSE",
+                    b"GETREG",
+                    b"encoding",
+                    b"BOGUS",
+                ]));
+                a.push(self.key());
+            }
+            "HLLSET" => {
+                a[0] = b("SET");
+                a.push(self.key());
+                a.push(self.hll_blob());
+            }
+            "HLLPOKE" => {
+                a[0] = b("SETRANGE");
+                a.push(self.key());
+                a.push(self.rng.gen_range(0..40).to_string().into_bytes());
+                let n = self.rng.gen_range(1..=2);
+                let v: Vec<u8> = (0..n).map(|_| self.rng.gen()).collect();
+                a.push(v);
+            }
+            // ------------------------------------------------------- bitmap
+            "SETBIT" => {
+                a.push(self.key());
+                a.push(match self.rng.gen_range(0..20) {
+                    0..=16 => self.rng.gen_range(0..100).to_string().into_bytes(),
+                    17 => self.pick(&[b"-1", b"4294967296", b"abc", b""]),
+                    _ => self.rng.gen_range(100..3000).to_string().into_bytes(),
+                });
+                a.push(self.pick(&[b"0", b"1", b"1", b"2", b"-1", b"on"]));
+            }
+            "GETBIT" => {
+                a.push(self.key());
+                a.push(match self.rng.gen_range(0..10) {
+                    0..=8 => self.rng.gen_range(0..120).to_string().into_bytes(),
+                    _ => self.pick(&[b"-1", b"4294967296", b"4294967295", b"abc"]),
+                });
+            }
+            "BITCOUNT" => {
+                a.push(self.key());
+                self.bit_range(&mut a, 0);
+            }
+            "BITPOS" => {
+                a.push(self.key());
+                a.push(self.pick(&[b"0", b"1", b"1", b"2", b"abc"]));
+                self.bit_range(&mut a, 0);
+            }
+            "BITOP" => {
+                let op = self.pick(&[b"AND", b"OR", b"XOR", b"NOT", b"not", b"NAND"]);
+                a.push(op);
+                a.extend(self.keys(2, 4));
+            }
+            "BITFIELD" | "BITFIELD_RO" => {
+                a.push(self.key());
+                for _ in 0..self.rng.gen_range(0..=4) {
+                    match self.rng.gen_range(0..10) {
+                        0..=2 => {
+                            a.push(b("GET"));
+                            a.push(self.bf_type());
+                            a.push(self.bf_offset());
+                        }
+                        3..=4 if name == "BITFIELD" || self.chance(0.1) => {
+                            a.push(b("SET"));
+                            a.push(self.bf_type());
+                            a.push(self.bf_offset());
+                            a.push(self.bf_value());
+                        }
+                        5..=6 if name == "BITFIELD" || self.chance(0.1) => {
+                            a.push(self.pick(&[b"INCRBY", b"incrby"]));
+                            a.push(self.bf_type());
+                            a.push(self.bf_offset());
+                            a.push(self.bf_value());
+                        }
+                        7..=8 => {
+                            a.push(b("OVERFLOW"));
+                            a.push(self.pick(&[b"WRAP", b"SAT", b"FAIL", b"fail", b"BOGUS"]));
+                        }
+                        _ => a.push(self.pick(&[b"GET", b"BOGUS", b"OVERFLOW"])),
+                    }
+                }
+            }
+            other => panic!("generator has no case for {other}"),
+        }
+        Step::Cmd(a)
+    }
+}
+
+// ---------------------------------------------------------------------------
 // RESP values and normalisation
 // ---------------------------------------------------------------------------
 
@@ -1351,12 +2379,23 @@ enum Norm {
     Len,
     /// Integers may differ by this much when both are positive.
     Approx(i64),
+    /// XINFO / XPENDING: idle and delivery times masked ([`mask_times`]).
+    StreamTimes,
 }
 
 fn norm_for(args: &[Arg]) -> Norm {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
     match name.as_str() {
         "SMEMBERS" | "SUNION" | "SINTER" | "SDIFF" | "HKEYS" | "HVALS" | "KEYS" => Norm::Sorted,
+        "PUBSUB" => {
+            let sub = args.get(1).map(|a| a.to_ascii_uppercase());
+            if matches!(sub.as_deref(), Some(b"CHANNELS" | b"SHARDCHANNELS")) {
+                Norm::Sorted
+            } else {
+                Norm::Exact
+            }
+        }
+        "XINFO" | "XPENDING" => Norm::StreamTimes,
         "HGETALL" => Norm::SortedPairs,
         "SRANDMEMBER" | "HRANDFIELD" | "ZRANDMEMBER" | "RANDOMKEY" | "SPOP" | "HELLO" => {
             Norm::Shape
@@ -1436,22 +2475,109 @@ fn int_of(v: &V) -> Option<i64> {
 
 /// Compare two raw replies under `norm`.
 fn replies_match(fc: &[u8], rd: &[u8], norm: Norm) -> bool {
-    if fc == rd {
+    fc == rd || values_match(&parse_reply(fc), &parse_reply(rd), norm)
+}
+
+/// Compare two parsed replies under `norm`.
+fn values_match(a: &V, b: &V, norm: Norm) -> bool {
+    if a == b {
         return true;
     }
-    let (a, b) = (parse_reply(fc), parse_reply(rd));
     match norm {
         Norm::Exact => false,
-        Norm::Shape => shape(&a) == shape(&b),
-        Norm::Len => match (&a, &b) {
+        Norm::Shape => shape(a) == shape(b),
+        Norm::Len => match (a, b) {
             (V::Agg(t, Some(x)), V::Agg(u, Some(y))) => t == u && x.len() == y.len(),
-            _ => shape(&a) == shape(&b),
+            _ => shape(a) == shape(b),
         },
-        Norm::Approx(tol) => match (int_of(&a), int_of(&b)) {
+        Norm::Approx(tol) => match (int_of(a), int_of(b)) {
             (Some(x), Some(y)) => x == y || (x > 0 && y > 0 && (x - y).abs() <= tol),
             _ => false,
         },
-        _ => normalize(a, norm) == normalize(b, norm),
+        Norm::StreamTimes => mask_times(a.clone()) == mask_times(b.clone()),
+        _ => normalize(a.clone(), norm) == normalize(b.clone(), norm),
+    }
+}
+
+/// EXEC's reply: an array with one reply per queued command, each compared
+/// with that command's normalisation (errors and nil compare exactly).
+fn exec_replies_match(fc: &[u8], rd: &[u8], queued: &[Vec<Arg>]) -> bool {
+    if fc == rd {
+        return true;
+    }
+    match (parse_reply(fc), parse_reply(rd)) {
+        (V::Agg(t, Some(x)), V::Agg(u, Some(y)))
+            if t == u && x.len() == y.len() && x.len() == queued.len() =>
+        {
+            x.iter()
+                .zip(&y)
+                .zip(queued)
+                .all(|((p, q), args)| values_match(p, q, norm_for(args)))
+        }
+        _ => false,
+    }
+}
+
+/// `UNSUBSCRIBE` / `SUNSUBSCRIBE` without arguments answer once per channel
+/// in the order of Redis's per-client dict (seeded at random): compare the
+/// confirmations' kinds and counts in order and the channel names as a set.
+fn unsub_all_match(fc: &[Vec<u8>], rd: &[Vec<u8>]) -> bool {
+    let split = |rs: &[Vec<u8>]| {
+        let mut frame = Vec::new();
+        let mut names = Vec::new();
+        for r in rs {
+            match parse_reply(r) {
+                V::Agg(t, Some(mut items)) if items.len() == 3 => {
+                    names.push(items.remove(1));
+                    frame.push(V::Agg(t, Some(items)));
+                }
+                v => frame.push(v),
+            }
+        }
+        names.sort();
+        (frame, names)
+    };
+    split(fc) == split(rd)
+}
+
+/// Is `b` a stream ID (`ms-seq`)?
+fn is_stream_id(b: &[u8]) -> bool {
+    let mut parts = b.splitn(2, |&c| c == b'-');
+    let ok = |p: Option<&[u8]>| p.is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
+    ok(parts.next()) && ok(parts.next())
+}
+
+/// Mask the clock-dependent integers of XINFO and XPENDING replies: the
+/// value after an `idle`/`inactive`/`seen-time`/`active-time` field, the
+/// idle column of XPENDING rows `[id, consumer, idle, count]` and the
+/// delivery times of XINFO STREAM FULL rows (`[id, consumer, time, count]`,
+/// `[id, time, count]`). Delivery counts stay exact.
+fn mask_times(v: V) -> V {
+    let t = || V::Line(b':', b"T".to_vec());
+    let is_int = |v: &V| matches!(v, V::Line(b':', _));
+    match v {
+        V::Agg(tag, Some(items)) => {
+            let mut items: Vec<V> = items.into_iter().map(mask_times).collect();
+            let id_first = matches!(items.first(), Some(V::Bulk(_, Some(id))) if is_stream_id(id));
+            if id_first && items.len() == 4 && is_int(&items[2]) && is_int(&items[3]) {
+                items[2] = t();
+            } else if id_first && items.len() == 3 && is_int(&items[1]) && is_int(&items[2]) {
+                items[1] = t();
+            }
+            for i in 0..items.len().saturating_sub(1) {
+                let key = match &items[i] {
+                    V::Bulk(_, Some(k)) | V::Line(b'+', k) => k.as_slice(),
+                    _ => continue,
+                };
+                if matches!(key, b"idle" | b"inactive" | b"seen-time" | b"active-time")
+                    && is_int(&items[i + 1])
+                {
+                    items[i + 1] = t();
+                }
+            }
+            V::Agg(tag, Some(items))
+        }
+        v => v,
     }
 }
 
@@ -1554,6 +2680,10 @@ struct Servers {
     rd_node: Node,
     fc: Conn,
     rd: Conn,
+    /// Inside MULTI (as Redis sees it): the commands queued so far.
+    multi: Option<Vec<Vec<Arg>>>,
+    /// Counter for the sentinel tokens of [`Servers::exec_cmd`].
+    sync_ctr: u64,
 }
 
 /// What one step produced on each side.
@@ -1583,6 +2713,8 @@ impl Servers {
             rd_node,
             fc,
             rd,
+            multi: None,
+            sync_ctr: 0,
         })
     }
 
@@ -1594,6 +2726,7 @@ impl Servers {
         };
         self.fc = fc;
         self.rd = rd;
+        self.multi = None;
         for db in ["2", "1", "0"] {
             for c in [&mut self.fc, &mut self.rd] {
                 for cmd in [vec![b("SELECT"), b(db)], vec![b("FLUSHDB")]] {
@@ -1678,6 +2811,12 @@ impl Servers {
                     broken: false,
                 }
             }
+            Step::Scan { .. } if self.multi.is_some() => Outcome {
+                ok: true,
+                fc: "(skipped: SCAN inside MULTI)".into(),
+                rd: "(skipped: SCAN inside MULTI)".into(),
+                broken: false,
+            },
             Step::Scan {
                 prefix,
                 opts,
@@ -1694,57 +2833,161 @@ impl Servers {
                     broken,
                 }
             }
-            Step::Cmd(args) => {
-                let name = args[0].to_ascii_uppercase();
-                if name == b"DBSIZE" {
-                    self.purge_expired();
-                }
-                if name == b"SORT" || name == b"SORT_RO" {
-                    // Redis's SORT tests a stale `errno == ERANGE` after
-                    // strtod(), left over from any earlier overflowing float
-                    // argument. getDoubleFromObject() clears errno: a ZADD XX
-                    // on a key that never exists does that without effects.
-                    let _ =
-                        self.rd
-                            .call(&[b("ZADD"), b("__errno_reset__"), b("XX"), b("1"), b("x")]);
-                }
-                if self.lex_on_mixed_scores(args) {
-                    return Outcome {
-                        ok: true,
-                        fc: "(skipped: lex range on mixed scores)".into(),
-                        rd: "(skipped: lex range on mixed scores)".into(),
-                        broken: false,
-                    };
-                }
-                let sent = self.fc.send(args).and(self.rd.send(args));
-                if let Err(e) = sent {
-                    return Outcome {
-                        ok: false,
-                        fc: format!("<{e}>"),
-                        rd: String::new(),
-                        broken: true,
-                    };
-                }
-                let f = self.fc.read();
-                let r = self.rd.read();
-                let broken = f.is_err() || r.is_err();
-                let ok = match (&f, &r) {
-                    (Ok(a), Ok(b)) => replies_match(a, b, norm_for(args)),
-                    _ => false,
+            Step::Cmd(args) => self.exec_cmd(args),
+        }
+    }
+
+    /// Run one command on both sides and compare every reply it produced.
+    ///
+    /// Outside MULTI the command is pipelined with a `PING <token>` sentinel
+    /// and replies are read up to the sentinel's: (P|S)SUBSCRIBE and friends
+    /// answer once per channel, a RESP3 client receives its own PUBLISH as a
+    /// push, and RESP2 subscribed mode answers PING as `[pong, token]`. All
+    /// of them are compared in order. Inside MULTI (tracked from Redis's
+    /// replies) the command gets exactly one reply (`+QUEUED` or an error)
+    /// and no sentinel, which would be queued too; EXEC's array is compared
+    /// element by element with each queued command's normalisation.
+    fn exec_cmd(&mut self, args: &[Arg]) -> Outcome {
+        let name = args[0].to_ascii_uppercase();
+        let in_multi = self.multi.is_some();
+        let skipped = |why: &str| Outcome {
+            ok: true,
+            fc: format!("(skipped: {why})"),
+            rd: format!("(skipped: {why})"),
+            broken: false,
+        };
+        if in_multi {
+            // Harness side calls (errno reset, lex check, SCAN purge, SPOP
+            // reconciliation) would be queued: such commands are not sent.
+            let lex = name.ends_with(b"BYLEX")
+                || name == b"ZLEXCOUNT"
+                || args.iter().any(|a| a.eq_ignore_ascii_case(b"BYLEX"));
+            if lex || matches!(name.as_slice(), b"SORT" | b"SORT_RO" | b"DBSIZE" | b"SPOP") {
+                return skipped("needs harness calls inside MULTI");
+            }
+        } else {
+            if name == b"DBSIZE" {
+                self.purge_expired();
+            }
+            if name == b"SORT" || name == b"SORT_RO" {
+                // Redis's SORT tests a stale `errno == ERANGE` after
+                // strtod(), left over from any earlier overflowing float
+                // argument. getDoubleFromObject() clears errno: a ZADD XX
+                // on a key that never exists does that without effects.
+                let _ = self
+                    .rd
+                    .call(&[b("ZADD"), b("__errno_reset__"), b("XX"), b("1"), b("x")]);
+            }
+            if self.lex_on_mixed_scores(args) {
+                return skipped("lex range on mixed scores");
+            }
+        }
+        let immediate = matches!(name.as_slice(), b"EXEC" | b"DISCARD" | b"RESET");
+        let sync = if name == b"MULTI" || (in_multi && !immediate) {
+            None
+        } else {
+            self.sync_ctr += 1;
+            Some(format!("__sync_{}", self.sync_ctr).into_bytes())
+        };
+        let mut sent = self.fc.send(args).and(self.rd.send(args));
+        if let Some(tok) = &sync {
+            let ping = [b("PING"), tok.clone()];
+            sent = sent.and(self.fc.send(&ping)).and(self.rd.send(&ping));
+        }
+        if let Err(e) = sent {
+            return Outcome {
+                ok: false,
+                fc: format!("<{e}>"),
+                rd: String::new(),
+                broken: true,
+            };
+        }
+        let f = Servers::read_step(&mut self.fc, sync.as_deref());
+        let r = Servers::read_step(&mut self.rd, sync.as_deref());
+        let broken = f.is_err() || r.is_err();
+        let queued = self.multi.take().unwrap_or_default();
+        let ok = match (&f, &r) {
+            (Ok(a), Ok(b))
+                if a.len() == b.len()
+                    && args.len() == 1
+                    && matches!(name.as_slice(), b"UNSUBSCRIBE" | b"SUNSUBSCRIBE") =>
+            {
+                unsub_all_match(a, b)
+            }
+            (Ok(a), Ok(b)) if a.len() == b.len() && !a.is_empty() => {
+                let first = if name == b"EXEC" && in_multi {
+                    exec_replies_match(&a[0], &b[0], &queued)
+                } else {
+                    replies_match(&a[0], &b[0], norm_for(args))
                 };
-                if ok && name == b"SPOP" {
-                    if let (Ok(a), Ok(b)) = (&f, &r) {
-                        if a != b {
-                            self.reconcile_spop(&args[1], a, b);
-                        }
-                    }
+                // Pushes after EXEC of a bare [S]UNSUBSCRIBE come in dict
+                // order (see `unsub_all_match`).
+                let bare_unsub = name == b"EXEC"
+                    && queued.iter().any(|q| {
+                        q.len() == 1
+                            && (q[0].eq_ignore_ascii_case(b"UNSUBSCRIBE")
+                                || q[0].eq_ignore_ascii_case(b"SUNSUBSCRIBE"))
+                    });
+                // RESP2 frames them partly inside EXEC's array: compare
+                // the bytes as a multiset then.
+                let bytes = |x: &[Vec<u8>]| {
+                    let mut v = x.concat();
+                    v.sort_unstable();
+                    v
+                };
+                (first && a[1..] == b[1..]) || (bare_unsub && bytes(a) == bytes(b))
+            }
+            _ => false,
+        };
+        // Transaction state after this command, from Redis's reply.
+        let rd_first = r.as_ref().ok().and_then(|v| v.first().cloned());
+        self.multi = if name == b"MULTI" && !in_multi {
+            (rd_first.as_deref() == Some(b"+OK\r\n")).then(Vec::new)
+        } else if in_multi && !immediate {
+            let mut q = queued;
+            if rd_first.as_deref() == Some(b"+QUEUED\r\n") {
+                q.push(args.to_vec());
+            }
+            Some(q)
+        } else {
+            None
+        };
+        if ok && name == b"SPOP" {
+            if let (Ok(a), Ok(b)) = (&f, &r) {
+                if a[0] != b[0] {
+                    self.reconcile_spop(&args[1], &a[0], &b[0]);
                 }
-                Outcome {
-                    ok,
-                    fc: io_text(&f),
-                    rd: io_text(&r),
-                    broken,
-                }
+            }
+        }
+        let text = |x: &std::io::Result<Vec<Vec<u8>>>| match x {
+            Ok(v) => v.iter().map(|r| esc(r)).collect::<Vec<_>>().join(" | "),
+            Err(e) => format!("<{e}>"),
+        };
+        Outcome {
+            ok,
+            fc: text(&f),
+            rd: text(&r),
+            broken,
+        }
+    }
+
+    /// The replies of one step: one, or all up to the sentinel's (which is
+    /// not returned).
+    fn read_step(c: &mut Conn, sync: Option<&[u8]>) -> std::io::Result<Vec<Vec<u8>>> {
+        let Some(tok) = sync else {
+            return Ok(vec![c.read()?]);
+        };
+        let plain = format!("${}\r\n{}\r\n", tok.len(), String::from_utf8_lossy(tok));
+        let sub = format!("*2\r\n$4\r\npong\r\n{plain}");
+        let mut out = Vec::new();
+        loop {
+            let r = c.read()?;
+            if r == plain.as_bytes() || r == sub.as_bytes() {
+                return Ok(out);
+            }
+            out.push(r);
+            if out.len() > 10_000 {
+                return Err(std::io::Error::other("sentinel never came"));
             }
         }
     }

@@ -246,6 +246,26 @@ pub struct Db {
     pub tunables: Arc<Tunables>,
     /// Keys written since the last poll, for WATCH / client tracking hooks.
     pub dirty: u64,
+    /// Keys this database expired or evicted on its own (lazy/active expiry,
+    /// eviction), recorded only while `Tunables::key_events` is on, so the
+    /// command layer can emit keyspace notifications and client-side caching
+    /// invalidations for them: the engine knows no pub/sub.
+    pub key_events: Vec<(KeyEvent, Blob)>,
+}
+
+/// What the engine did to a key by itself (see [`Db::key_events`]). The
+/// discriminant is the bit in `Tunables::key_events` that turns recording
+/// of that kind on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyEvent {
+    /// Deleted by lazy or active expiry.
+    Expired = 1,
+    /// Deleted by `maxmemory` eviction.
+    Evicted = 2,
+    /// A read lookup ([`Db::get`]) missed.
+    Miss = 4,
+    /// A key was created (Redis's `dbAdd`).
+    New = 8,
 }
 
 /// What SCAN-like iteration yields per call.
@@ -269,6 +289,7 @@ impl Db {
             stats: DbStats::default(),
             tunables,
             dirty: 0,
+            key_events: Vec::new(),
         }
     }
 
@@ -329,6 +350,9 @@ impl Db {
     /// Add a new key at the end of the slab. The caller has checked that the
     /// key is absent.
     fn insert_new(&mut self, key: Blob, entry: Entry) -> usize {
+        if self.wants_key_event(KeyEvent::New) {
+            self.log_key_event(KeyEvent::New, key.clone());
+        }
         let h = self.hash(&key);
         let i = self.slab.push(Slot { key, entry });
         let Db {
@@ -463,10 +487,31 @@ impl Db {
 
     /// Remove slot `i` as an expired key.
     fn expire_slot(&mut self, i: usize) {
-        if self.remove_slot(i).is_some() {
+        if let Some(slot) = self.remove_slot(i) {
             self.dirty += 1;
             self.stats.expired_keys += 1;
+            self.log_key_event(KeyEvent::Expired, slot.key);
         }
+    }
+
+    /// Record a key the engine removed by itself, when someone listens
+    /// (one relaxed load otherwise).
+    fn log_key_event(&mut self, ev: KeyEvent, key: Blob) {
+        if self.wants_key_event(ev) {
+            self.key_events.push((ev, key));
+            self.tunables
+                .key_events_pending
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Is recording of `ev` on (one relaxed load)?
+    fn wants_key_event(&self, ev: KeyEvent) -> bool {
+        self.tunables
+            .key_events
+            .load(std::sync::atomic::Ordering::Relaxed)
+            & ev as u32
+            != 0
     }
 
     // ---- public API ---------------------------------------------------
@@ -511,6 +556,9 @@ impl Db {
             }
             None => {
                 self.stats.keyspace_misses += 1;
+                if self.wants_key_event(KeyEvent::Miss) {
+                    self.log_key_event(KeyEvent::Miss, Blob::new(key));
+                }
                 None
             }
         }
@@ -818,6 +866,7 @@ impl Db {
     pub fn evict(&mut self, key: &[u8]) -> bool {
         if self.remove(key).is_some() {
             self.stats.evicted_keys += 1;
+            self.log_key_event(KeyEvent::Evicted, Blob::new(key));
             true
         } else {
             false

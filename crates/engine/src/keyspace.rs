@@ -105,6 +105,13 @@ pub struct Tunables {
     /// `maxmemory-eviction-tenacity` (0..=100): how long one command may
     /// spend evicting (see `ferrocache_redis::evict`).
     pub maxmemory_eviction_tenacity: AtomicU32,
+    /// Which `db::KeyEvent` kinds to record in `Db::key_events` (bit =
+    /// the kind's discriminant): set while keyspace notifications or client
+    /// tracking need them, 0 otherwise.
+    pub key_events: AtomicU32,
+    /// Entries recorded in any `Db::key_events` and not yet drained: the
+    /// command layer checks only this.
+    pub key_events_pending: AtomicUsize,
 }
 
 impl Default for Tunables {
@@ -124,6 +131,8 @@ impl Default for Tunables {
             list_compress_depth: AtomicUsize::new(0),
             active_expire_effort: AtomicU32::new(1),
             maxmemory_eviction_tenacity: AtomicU32::new(10),
+            key_events: AtomicU32::new(0),
+            key_events_pending: AtomicUsize::new(0),
         }
     }
 }

@@ -14,10 +14,13 @@
 //! - [`slot`]: key → hash slot (CRC16, hash tags), as Redis Cluster.
 //! - [`glob`]: Redis's glob matcher (KEYS, SCAN MATCH, CONFIG GET, PSUBSCRIBE).
 //! - [`memory`]: the process-wide allocation counter behind `used_memory`.
+//! - [`evict`]: sampled-pool LRU/LFU eviction, shared by the Redis node
+//!   (`maxmemory`) and the memcached node (`-m`).
 
 pub mod blob;
 pub mod clock;
 pub mod db;
+pub mod evict;
 pub mod glob;
 pub mod keyspace;
 pub mod memory;
@@ -26,6 +29,6 @@ pub mod types;
 pub mod value;
 
 pub use blob::Blob;
-pub use db::{Db, Entry};
+pub use db::{Db, Entry, KeyEvent};
 pub use keyspace::{Keyspace, Locked, Shard};
 pub use value::{Value, WrongType};

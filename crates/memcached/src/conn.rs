@@ -6,9 +6,11 @@
 //! memcached, the protocol is chosen per connection from the first byte
 //! (`0x80`: binary, anything else: text with meta commands).
 
+use crate::conns::{log_binary, log_line, log_text, ConnInfo};
 use crate::engine::{Engine, C};
 use ferrocache_protocol::memcache::binary as bin;
 use ferrocache_protocol::memcache::text::{next_line, Line};
+use std::sync::Arc;
 
 /// Stop executing and let the server flush once this much output waits,
 /// so a huge pipeline cannot grow the output buffer without bound.
@@ -47,6 +49,11 @@ pub struct Conn {
     /// The peer is on a loopback address: may use admin commands
     /// (`config set cluster`).
     pub admin: bool,
+    /// The last [`Conn::process`] stopped inside a data block (`stats
+    /// conns` reports `conn_nread`).
+    pub in_data: bool,
+    /// This connection's `stats conns` entry (None in unit tests).
+    pub info: Option<Arc<ConnInfo>>,
 }
 
 /// What a command handler did with the input after its request line.
@@ -66,7 +73,14 @@ impl Conn {
             swallow: 0,
             close: false,
             admin,
+            in_data: false,
+            info: None,
         }
+    }
+
+    /// The descriptor memcached's log lines name the connection by.
+    pub fn fd(&self) -> i32 {
+        self.info.as_ref().map_or(-1, |i| i.fd)
     }
 
     pub(crate) fn swallow(&mut self, n: usize) {
@@ -76,6 +90,10 @@ impl Conn {
     /// Execute the complete requests at the start of `buf`.
     pub fn process(&mut self, eng: &Engine, buf: &[u8], out: &mut Vec<u8>) -> Progress {
         let mut pos = 0usize;
+        // memcached's `settings.verbose > 1`: trace requests and replies.
+        // Read once per batch; `verbosity` applies from the next one.
+        let trace = eng.verbosity.load(std::sync::atomic::Ordering::Relaxed) > 1;
+        self.in_data = false;
         loop {
             if self.close {
                 return Progress {
@@ -114,10 +132,24 @@ impl Conn {
                 } else {
                     Proto::Text
                 };
+                if trace {
+                    let name = if self.proto == Proto::Binary {
+                        "binary"
+                    } else {
+                        "ascii"
+                    };
+                    log_line(&format!("{}: Client using the {name} protocol", self.fd()));
+                }
             }
+            let before = out.len();
             match self.proto {
                 Proto::Binary => match crate::binary::process(self, eng, rest, out) {
-                    Some(used) => pos += used,
+                    Some(used) => {
+                        if trace {
+                            log_binary(self.fd(), rest, out.get(before..).unwrap_or(&[]));
+                        }
+                        pos += used
+                    }
                     None => {
                         let need = bin::parse_header(rest)
                             .map(|h| bin::HEADER_LEN + h.body_len as usize)
@@ -145,12 +177,18 @@ impl Conn {
                     Line::Complete { line, consumed } => {
                         let after = rest.get(consumed..).unwrap_or(&[]);
                         match crate::text::command(self, eng, line, after, out) {
-                            Step::Done(extra) => pos += consumed + extra,
+                            Step::Done(extra) => {
+                                if trace {
+                                    log_text(self.fd(), line, out.get(before..).unwrap_or(&[]));
+                                }
+                                pos += consumed + extra
+                            }
                             Step::NeedData(n) => {
+                                self.in_data = true;
                                 return Progress {
                                     consumed: pos,
                                     need: consumed + n,
-                                }
+                                };
                             }
                         }
                     }

@@ -6,13 +6,15 @@
 //! with memcached's exptime rules converted to absolute Unix ms
 //! ([`Engine::expiry_at`]), lazy expiry on access and the engine's active
 //! expiry cycle in the background. Memory is the process-wide counting
-//! allocator: `-m` bounds heap growth since startup, enforced by sampled LRU
-//! eviction in the shard being written ([`Engine::make_room`]).
+//! allocator: `-m` bounds heap growth since startup, enforced by the
+//! engine's sampled-pool LRU eviction ([`Engine::make_room`]), the same
+//! mechanism as the Redis node's `maxmemory`.
 
 use crate::settings::Settings;
-use ferrocache_engine::keyspace::Tunables;
+use ferrocache_engine::evict::{Evictor, Outcome};
+use ferrocache_engine::keyspace::{EvictionPolicy, Tunables};
 use ferrocache_engine::types::item::Item;
-use ferrocache_engine::{memory, Db, Keyspace, Value};
+use ferrocache_engine::{memory, Keyspace, Value};
 use parking_lot::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -148,6 +150,14 @@ pub struct Engine {
     pub shutdown: AtomicBool,
     /// Bumped by `flush_all` so that waiting delayed flushes know.
     pub flushes: AtomicU64,
+    /// The eviction pool behind `-m` (the engine's, as the Redis node's).
+    evictor: Evictor,
+    /// Listening sockets and open connections (`stats conns`).
+    pub conns: crate::conns::Registry,
+    /// `stats sizes_enable`: the first CAS unique the size histogram
+    /// counts (memcached counts only items stored after enabling); None
+    /// while disabled.
+    pub sizes_cas_min: parking_lot::Mutex<Option<u64>>,
 }
 
 impl Engine {
@@ -173,6 +183,9 @@ impl Engine {
             cluster: RwLock::new(Cluster::default()),
             shutdown: AtomicBool::new(false),
             flushes: AtomicU64::new(0),
+            evictor: Evictor::new(),
+            conns: Default::default(),
+            sizes_cas_min: parking_lot::Mutex::new(None),
         })
     }
 
@@ -224,6 +237,11 @@ impl Engine {
         for d in l.each_db(0) {
             d.stats = Default::default();
         }
+    }
+
+    /// The next CAS unique to be handed out (without taking it).
+    pub fn peek_cas(&self) -> u64 {
+        self.cas.load(Ordering::Relaxed) + 1
     }
 
     /// A new CAS unique (memcached's `get_cas_id`), or 0 with `-C`.
@@ -296,39 +314,34 @@ impl Engine {
         self.flush_now(now);
     }
 
-    /// Evict least recently used items (sampled, as Redis's approximated
-    /// LRU, 5 samples per eviction) from `db` until usage is under the
-    /// limit. False when that is impossible (evictions disabled with `-M`,
-    /// or nothing left to evict in this shard).
-    pub fn make_room(&self, worker: usize, db: &mut Db, need: usize) -> bool {
-        let _ = worker;
+    /// Make room for an item costing about `need` bytes: while the heap
+    /// grown since startup plus `need` exceeds `-m`, evict least recently
+    /// used items with the engine's shared eviction pool (the mechanism
+    /// behind the Redis node's `maxmemory`; [`ferrocache_engine::evict`]),
+    /// from any shard. False when that is impossible (evictions disabled
+    /// with `-M`, or nothing left to evict): the store fails with
+    /// `SERVER_ERROR out of memory storing object`.
+    ///
+    /// Called before the key's shard is locked (eviction locks shards one
+    /// at a time). Unlike a Redis command, a store is never let through
+    /// over the limit, so `-m` is hard up to the margin documented in
+    /// `docs/architecture.md`: items being stored concurrently by other
+    /// workers (at most `-t` × `-I`) plus connection buffers.
+    pub fn make_room(&self, need: usize) -> bool {
         let limit = self.limit.load(Ordering::Relaxed);
         if limit == 0 || !memory::accounting_enabled() {
             return true;
         }
-        let mut rng = rand::thread_rng();
-        let mut rounds = 0;
-        while self.used_bytes() + need as u64 > limit {
-            if !self.settings.evictions || db.is_empty() || rounds > 10_000 {
-                return false;
-            }
-            rounds += 1;
-            let tun = db.tunables.clone();
-            let mut best: Option<(u64, ferrocache_engine::Blob)> = None;
-            db.sample_with(5, false, &mut rng, |k, e, _| {
-                let idle = tun.idle_ms(e.access());
-                if best.as_ref().is_none_or(|(b, _)| idle > *b) {
-                    best = Some((idle, k.clone()));
-                }
-            });
-            match best {
-                Some((_, k)) => {
-                    db.evict(&k);
-                }
-                None => return false,
-            }
+        let over = || self.used_bytes() + need as u64 > limit;
+        if !over() {
+            return true;
         }
-        true
+        if !self.settings.evictions {
+            return false;
+        }
+        self.evictor
+            .evict(&self.ks, EvictionPolicy::AllkeysLru, None, over)
+            != Outcome::Stuck
     }
 
     /// memcached's `do_store_item` for one request.
@@ -345,6 +358,12 @@ impl Engine {
     ) -> Stored {
         let now = self.now();
         self.maybe_flush(now);
+        // Like memcached's item_alloc, room is made (evicting if need be)
+        // before the mode's conditions are checked.
+        if !self.make_room(data.len() + key.len() + 64) {
+            self.incr(worker, C::StoreNoMemory);
+            return Stored::NoMemory;
+        }
         let mut l = self.ks.lock_keys(std::iter::once(key), now);
         let db = l.db(0, key);
         let old = match db.get_mut(key).map(|e| &e.value) {
@@ -381,10 +400,6 @@ impl Engine {
             }
             _ => None,
         };
-        if !self.make_room(worker, db, data.len() + key.len() + 64) {
-            self.incr(worker, C::StoreNoMemory);
-            return Stored::NoMemory;
-        }
         let cas = self.next_cas();
         match res {
             Some(old_flags) => {

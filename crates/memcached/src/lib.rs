@@ -1,6 +1,7 @@
 //! memcached 1.6 on the shared engine: `ferrocache memcached`.
 //!
 //! - [`settings`]: memcached's command line.
+//! - [`conns`]: open connections (`stats conns`) and the `-vv` trace.
 //! - [`engine`]: the item store (on `ferrocache_engine::Keyspace`), stats,
 //!   memory limit and eviction, Auto Discovery state.
 //! - [`conn`]: one connection's protocol state machine: text and meta
@@ -10,6 +11,7 @@
 
 pub mod binary;
 pub mod conn;
+pub mod conns;
 pub mod engine;
 pub mod settings;
 pub mod stats;

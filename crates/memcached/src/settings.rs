@@ -2,8 +2,8 @@
 //! -l 127.0.0.1 -m 64 -c 1024 -t 4 -I 1m -v`, long forms, `--opt=value`),
 //! so scripts that start memcached can start ferrocache instead.
 //!
-//! Options that only make sense for memcached's C implementation (`-d`,
-//! `-u`, `-k`, `-L`, `-o ...`) are accepted and ignored where harmless;
+//! Options that only make sense for memcached's C implementation (`-u`,
+//! `-k`, `-L`, `-o ...`) are accepted and ignored where harmless;
 //! anything unknown is a startup error naming the option.
 
 use std::net::IpAddr;
@@ -29,6 +29,8 @@ pub struct Settings {
     pub reqs_per_event: u32,
     pub pidfile: Option<String>,
     pub idle_timeout: u64,
+    /// `-d`: run as a daemon (see `ferrocache_server::daemon`).
+    pub daemonize: bool,
 }
 
 impl Default for Settings {
@@ -50,6 +52,7 @@ impl Default for Settings {
             reqs_per_event: 20,
             pidfile: None,
             idle_timeout: 0,
+            daemonize: false,
         }
     }
 }
@@ -80,7 +83,9 @@ pub const HELP: &str = "usage: ferrocache memcached [options]   (memcached 1.6 c
 -F, --disable-flush-all   disable flush_all
 -b, --listen-backlog=<n>  accepted for compatibility
 -R, --max-reqs-per-event  accepted for compatibility
--f, -n, -U, -u, -d, -P, -k, -L, -r, -o   accepted for compatibility
+-d, --daemon              run as a daemon
+-P, --pidfile=<file>      save the process id in <file>
+-f, -n, -U, -u, -k, -L, -r, -o   accepted for compatibility
 ";
 
 /// Parse a size with memcached's `k`/`m`/`g` suffixes.
@@ -208,9 +213,8 @@ impl Settings {
                 "-u" | "--user" | "-o" | "--extended" | "-B" | "--protocol" => {
                     let _ = value(&name)?;
                 }
-                "-d"
-                | "--daemon"
-                | "-k"
+                "-d" | "--daemon" => s.daemonize = true,
+                "-k"
                 | "--lock-memory"
                 | "-L"
                 | "--enable-largepages"
@@ -243,6 +247,10 @@ mod tests {
         assert_eq!(s.threads, 2);
         assert_eq!(s.item_size_max, 2 << 20);
         assert_eq!(s.verbose, 1);
+        assert!(!s.daemonize);
+        let s = Settings::from_args(&a("-d -P /tmp/x.pid")).unwrap_or_default();
+        assert!(s.daemonize);
+        assert_eq!(s.pidfile.as_deref(), Some("/tmp/x.pid"));
         let s = Settings::from_args(&a("--port=1 --memory-limit=8 --threads=1 -p2 -vv"))
             .unwrap_or_default();
         assert_eq!(

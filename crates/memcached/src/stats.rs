@@ -342,6 +342,66 @@ fn write(out: &mut Vec<u8>, st: &Stats) {
     out.extend_from_slice(b"END\r\n");
 }
 
+/// `stats sizes`: memcached's item size histogram (32-byte buckets of the
+/// item's total size, keyed by the bucket's upper bound), over the items
+/// stored since `stats sizes_enable`; `sizes_status disabled` otherwise.
+/// memcached maintains the histogram on every link/unlink; here it is
+/// computed when asked (it is an admin command), from the items whose CAS
+/// unique is at least the one current when it was enabled.
+pub fn sizes(eng: &Engine) -> Stats {
+    let Some(min) = *eng.sizes_cas_min.lock() else {
+        return vec![("sizes_status".into(), "disabled".into())];
+    };
+    let mut hist = std::collections::BTreeMap::<usize, u64>::new();
+    for s in 0..eng.ks.shard_count() {
+        if let Some(g) = eng.ks.lock_shard(s) {
+            if let Some(d) = g.dbs.first() {
+                for (k, e) in d.iter() {
+                    if let Value::Item(i) = &e.value {
+                        if i.cas() < min {
+                            continue;
+                        }
+                        let nt = 48
+                            + 8
+                            + k.len()
+                            + 1
+                            + i.data().len()
+                            + 2
+                            + if i.flags() == 0 { 0 } else { 4 };
+                        *hist.entry(nt.div_ceil(32)).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+    hist.into_iter()
+        .map(|(b, n)| ((b * 32).to_string(), n.to_string()))
+        .collect()
+}
+
+/// `stats sizes_enable` / `sizes_disable`: the status lines, without the
+/// terminating `END` (memcached 1.6 sends none for these two).
+fn sizes_toggle(eng: &Engine, enable: bool, out: &mut Vec<u8>) {
+    let mut st = eng.sizes_cas_min.lock();
+    let lines: &[(&str, &str)] = if !enable {
+        *st = None;
+        &[("sizes_status", "disabled")]
+    } else if !eng.settings.cas_enabled {
+        &[
+            ("sizes_status", "error"),
+            ("sizes_error", "cas_support_disabled"),
+        ]
+    } else {
+        if st.is_none() {
+            *st = Some(eng.peek_cas());
+        }
+        &[("sizes_status", "enabled")]
+    };
+    for (k, v) in lines {
+        out.extend_from_slice(format!("STAT {k} {v}\r\n").as_bytes());
+    }
+}
+
 /// The stats group `sub` names (None: unknown), shared with binary STAT.
 pub fn group(eng: &Engine, sub: &[u8]) -> Option<Stats> {
     Some(match sub {
@@ -349,8 +409,8 @@ pub fn group(eng: &Engine, sub: &[u8]) -> Option<Stats> {
         b"settings" => settings(eng),
         b"items" => items(eng),
         b"slabs" => slabs(eng),
-        b"sizes" => Vec::new(),
-        b"conns" => Vec::new(),
+        b"sizes" => sizes(eng),
+        b"conns" => eng.conns.stats(eng.now()),
         _ => return None,
     })
 }
@@ -368,6 +428,8 @@ pub(crate) fn text_stats(_c: &Conn, eng: &Engine, t: &Tokens<'_>, out: &mut Vec<
             Some(b"dump") => out.extend_from_slice(b"END\r\n"),
             _ => out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
         },
+        b"sizes_enable" => sizes_toggle(eng, true, out),
+        b"sizes_disable" => sizes_toggle(eng, false, out),
         b"cachedump" => {
             if t.ntokens() < 5 {
                 out.extend_from_slice(b"CLIENT_ERROR bad command line\r\n");

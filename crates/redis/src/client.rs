@@ -69,6 +69,8 @@ pub struct ClientShared {
     /// Milliseconds since `created` (plus one, 0 = not over) at which
     /// `push_pending` first went over the soft output buffer limit.
     soft_limit_since: AtomicU64,
+    /// Blocked on keys or postponed by CLIENT PAUSE (CLIENT LIST `b`).
+    pub blocked: AtomicBool,
 }
 
 impl ClientShared {
@@ -98,6 +100,7 @@ impl ClientShared {
             ssubs: AtomicUsize::new(0),
             push_pending: AtomicUsize::new(0),
             soft_limit_since: AtomicU64::new(0),
+            blocked: AtomicBool::new(false),
         }
     }
 
@@ -237,6 +240,10 @@ impl ClientShared {
         if self.is_pubsub() {
             f.push('P');
         }
+        // Blocked (H3): after P and x, as Redis's `getClientInfoString`.
+        if self.blocked.load(Ordering::Relaxed) {
+            f.push('b');
+        }
         if self.no_evict.load(Ordering::Relaxed) {
             f.push('e');
         }
@@ -331,6 +338,12 @@ pub struct ClientState {
     /// Redis's `CLIENT_DENY_BLOCKING`: set while EXEC runs the queue, where
     /// commands must not block or enter a push mode (SSUBSCRIBE refuses).
     pub deny_blocking: bool,
+    /// CLIENT TRACKING flags of this connection (read on every command
+    /// without a lock; the shared part is in `Server::tracking`).
+    pub tracking: crate::tracking::ClientTracking,
+    /// Set by a handler that blocked (BLPOP & co.): the connection waits
+    /// for the outcome instead of replying (H3, `crate::blocking`).
+    pub blocked: Option<crate::blocking::BlockRequest>,
 }
 
 impl ClientState {
@@ -346,6 +359,8 @@ impl ClientState {
             watched: Vec::new(),
             pubsub: Default::default(),
             deny_blocking: false,
+            tracking: Default::default(),
+            blocked: None,
         }
     }
 }

@@ -1997,6 +1997,7 @@ impl Config {
     /// working directory, pidfile, startup warnings.
     pub fn apply_all(&self, server: &Server) {
         self.apply_tunables(&server.keyspace.tunables);
+        crate::notify::refresh(server);
         let dir = self.dir();
         if std::env::current_dir().ok().as_deref() != Some(dir.as_path()) {
             if let Err(e) = std::env::set_current_dir(&dir) {

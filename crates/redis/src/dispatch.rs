@@ -29,6 +29,9 @@ pub fn execute(server: &Server, client: &mut ClientState, out: &mut ReplyWriter,
         client.reply_mode = ReplyMode::SkipThis;
     }
     run(server, client, out, argv);
+    // Serve clients blocked on keys this command (or the EXEC / script it
+    // ran) made ready, before its own reply can be flushed (H3).
+    crate::blocking::serve_ready(server);
     match client.reply_mode {
         ReplyMode::Off => out.truncate(mark),
         ReplyMode::SkipThis => {
@@ -36,6 +39,11 @@ pub fn execute(server: &Server, client: &mut ClientState, out: &mut ReplyWriter,
             client.reply_mode = ReplyMode::On;
         }
         _ => {}
+    }
+    // Client-side caching: invalidations for this client go after its reply
+    // (pushes ignore CLIENT REPLY), BCAST batches are sent (H4).
+    if server.tracking.active() {
+        crate::tracking::after_command(server, client, out, argv);
     }
 }
 
@@ -61,6 +69,22 @@ fn reject_bytes(
     if let Some(m) = client.multi.as_mut() {
         m.failed = true;
     }
+    // (H7) A refused EXEC (e.g. `EXEC x`: arity) answers EXECABORT and
+    // discards the transaction and the WATCHes, inside MULTI or not, as
+    // Redis's `rejectCommand` -> `execCommandAbort` (its message has no
+    // "ERR " prefix there; other codes such as NOAUTH stay).
+    let is_exec = idx.is_some_and(|i| table().commands.get(i).is_some_and(|c| c.name == "exec"));
+    let abort;
+    if is_exec {
+        crate::cmd::transaction::reset(server, client);
+    }
+    let msg = if is_exec && !msg.starts_with(b"EXECABORT") {
+        let why = msg.strip_prefix(b"ERR ").unwrap_or(msg);
+        abort = [&b"EXECABORT Transaction discarded because of: "[..], why].concat();
+        &abort[..]
+    } else {
+        msg
+    };
     out.error_bytes(msg);
     let msg = String::from_utf8_lossy(msg);
     let msg: &str = &msg;
@@ -155,6 +179,10 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
         reject(server, client, out, Some(idx), OOM);
         return;
     }
+    // `evicted`/`expired` keyspace events recorded by the engine (H4).
+    if crate::notify::pending(server) {
+        crate::notify::drain_all(server, &mut Some((client.id, &mut *out)));
+    }
     // RESP2 subscribed mode (Redis's CLIENT_PUBSUB && resp == 2): the
     // connection carries pushes, so only the (un)subscribe commands, PING,
     // QUIT and RESET may run. Checked after OOM, as in `processCommand`.
@@ -177,6 +205,12 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
             format!("ERR {why}")
         };
         reject(server, client, out, Some(idx), &msg);
+        return;
+    }
+    // Lua (issue 4): a script running past busy-reply-threshold holds every
+    // shard; refuse what is not ALLOW_BUSY before waiting for any lock.
+    if let Some(msg) = crate::script::busy_error(server, spec) {
+        reject(server, client, out, Some(idx), msg);
         return;
     }
     if queue {
@@ -246,6 +280,12 @@ pub(crate) fn invoke<'s>(
     } else {
         0
     };
+    // (H7) DEL/UNLINK/FLUSH*/SWAPDB touch only keys that exist: look first.
+    let before = if watching {
+        transaction::before_write(server, &mut locked, spec, argv, db)
+    } else {
+        None
+    };
     let mut ctx = Ctx {
         server,
         client,
@@ -259,8 +299,21 @@ pub(crate) fn invoke<'s>(
         ks: mut locked,
         ..
     } = ctx;
+    // Keyspace events the engine recorded (lazy expiry, key misses, new
+    // keys) and client tracking of read keys (H4).
+    if crate::notify::pending(server) {
+        crate::notify::drain_locked(server, &mut locked, &mut Some((client.id, &mut *out)));
+    }
+    if server.tracking.active() {
+        crate::tracking::remember_keys(server, client, spec, argv);
+    }
+    // Blocked clients (H3): keys this write may have made ready are
+    // recorded here and served by `execute` once the locks are dropped.
+    if client.blocked.is_none() {
+        crate::blocking::signal_command(server, spec, argv, db);
+    }
     if watching && transaction::dirty_sum(&mut locked, db) != dirty_before {
-        transaction::touch_written_keys(server, spec, argv, db);
+        transaction::touch_written_keys(server, spec, argv, db, before.as_ref());
     }
     let failed = match result {
         Ok(()) => false,

@@ -2,7 +2,9 @@
 //!
 //! Before a command flagged `denyoom` runs, dispatch calls [`make_room`]:
 //! while `used_memory` is above `maxmemory`, keys are evicted according to
-//! `maxmemory-policy`, with Redis's approximations (`evict.c`):
+//! `maxmemory-policy` by the engine's shared mechanism
+//! (`ferrocache_engine::evict`, also behind memcached's `-m`), with Redis's
+//! approximations (`evict.c`):
 //!
 //! - LRU / LFU / volatile-ttl: every shard's every database contributes
 //!   `maxmemory-samples` random keys (random *volatile* keys for the
@@ -31,100 +33,19 @@
 //! left (or the policy is `noeviction`) is the command refused with `-OOM`.
 
 use crate::server::Server;
+use ferrocache_engine::evict::{Evictor, Outcome};
 use ferrocache_engine::keyspace::{EvictionPolicy, Keyspace};
-use ferrocache_engine::{memory, Blob};
-use parking_lot::Mutex;
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
+use ferrocache_engine::memory;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Candidates kept between calls (Redis `EVPOOL_SIZE`).
-const EVPOOL_SIZE: usize = 16;
+pub use ferrocache_engine::evict::eviction_time_limit;
 
-/// Time one command may spend evicting, from `maxmemory-eviction-tenacity`
-/// exactly as Redis's `evictionTimeLimitUs`: linear up to 500 µs at 10, then
-/// +15% per step, unlimited (None) at 100.
-pub fn eviction_time_limit(tenacity: u32) -> Option<Duration> {
-    match tenacity {
-        0..=10 => Some(Duration::from_micros(50 * u64::from(tenacity))),
-        11..=99 => Some(Duration::from_micros(
-            (500.0 * 1.15f64.powi(tenacity as i32 - 10)) as u64,
-        )),
-        _ => None,
-    }
-}
-
-/// A key that could be evicted, with its score (higher = evict first).
-#[derive(Debug)]
-struct Candidate {
-    score: u64,
-    key: Blob,
-    shard: usize,
-    db: usize,
-}
-
-/// The eviction pool, sorted by ascending score (best candidate last).
-#[derive(Debug)]
-struct Pool {
-    /// Identity of the keyspace the candidates belong to (several servers can
-    /// live in one process in tests).
-    owner: usize,
-    entries: Vec<Candidate>,
-    /// Round-robin position of the random policies, over (shard, db).
-    next_random: usize,
-    rng: Option<SmallRng>,
-}
-
-static POOL: Mutex<Pool> = parking_lot::const_mutex(Pool {
-    owner: 0,
-    entries: Vec::new(),
-    next_random: 0,
-    rng: None,
-});
-
-impl Pool {
-    /// Offer a sampled key. Keeps the 16 highest scores, no duplicates.
-    fn offer(&mut self, score: u64, key: &Blob, shard: usize, db: usize) {
-        if self
-            .entries
-            .iter()
-            .any(|c| c.shard == shard && c.db == db && c.key == *key)
-        {
-            return;
-        }
-        let full = self.entries.len() >= EVPOOL_SIZE;
-        if full && self.entries.first().is_some_and(|c| c.score >= score) {
-            return;
-        }
-        if full {
-            self.entries.remove(0);
-        }
-        let pos = self.entries.partition_point(|c| c.score < score);
-        self.entries.insert(
-            pos,
-            Candidate {
-                score,
-                key: key.clone(),
-                shard,
-                db,
-            },
-        );
-    }
-}
-
-/// Score of an entry under `policy`: higher means a better eviction
-/// candidate.
-fn score(ks: &Keyspace, policy: EvictionPolicy, access: u32, expire_at: Option<u64>) -> u64 {
-    let t = &ks.tunables;
-    match policy {
-        EvictionPolicy::VolatileLfu | EvictionPolicy::AllkeysLfu => {
-            255 - u64::from(t.lfu_counter(access).min(255))
-        }
-        EvictionPolicy::VolatileTtl => u64::MAX - expire_at.unwrap_or(u64::MAX),
-        _ => t.idle_ms(access),
-    }
-}
+/// The Redis node's eviction pool. A static (not a field of `Server`): one
+/// Redis node per process in production; the pool recognises which
+/// keyspace its candidates belong to, so test processes running several
+/// nodes stay correct.
+static EVICTOR: Evictor = Evictor::new();
 
 fn over_limit(ks: &Keyspace) -> bool {
     let max = ks.tunables.maxmemory.load(Ordering::Relaxed);
@@ -140,14 +61,15 @@ pub fn make_room(server: &Server) -> bool {
         return true;
     }
     memory::update_peak();
-    if ks.tunables.policy() == EvictionPolicy::NoEviction {
+    let policy = ks.tunables.policy();
+    if policy == EvictionPolicy::NoEviction {
         return false;
     }
     let tenacity = ks
         .tunables
         .maxmemory_eviction_tenacity
         .load(Ordering::Relaxed);
-    match evict(ks, eviction_time_limit(tenacity)) {
+    match EVICTOR.evict(ks, policy, eviction_time_limit(tenacity), || over_limit(ks)) {
         Outcome::Done | Outcome::Running => true,
         Outcome::Stuck => false,
     }
@@ -162,7 +84,10 @@ pub fn evict_in_background(server: &Server) -> usize {
     let mut slices = 0;
     while over_limit(ks) && ks.tunables.policy() != EvictionPolicy::NoEviction {
         slices += 1;
-        match evict(ks, Some(Duration::from_millis(1))) {
+        let policy = ks.tunables.policy();
+        match EVICTOR.evict(ks, policy, Some(Duration::from_millis(1)), || {
+            over_limit(ks)
+        }) {
             Outcome::Running => std::thread::yield_now(),
             Outcome::Done | Outcome::Stuck => break,
         }
@@ -172,160 +97,6 @@ pub fn evict_in_background(server: &Server) -> usize {
         }
     }
     slices
-}
-
-enum Outcome {
-    /// Usage is at or under the limit.
-    Done,
-    /// Still over the limit, but keys were freed and the time ran out.
-    Running,
-    /// Over the limit and nothing (more) can be evicted.
-    Stuck,
-}
-
-fn evict(ks: &Keyspace, limit: Option<Duration>) -> Outcome {
-    let start = Instant::now();
-    let mut pool = POOL.lock();
-    let me = ks as *const Keyspace as usize;
-    if pool.owner != me {
-        pool.owner = me;
-        pool.entries.clear();
-        pool.next_random = 0;
-    }
-    let mut rng = pool.rng.take().unwrap_or_else(|| {
-        SmallRng::from_rng(rand::thread_rng()).unwrap_or_else(|_| SmallRng::seed_from_u64(0x5eed))
-    });
-    let policy = ks.tunables.policy();
-    let mut freed_any = false;
-    let outcome = loop {
-        // Another thread may have freed enough while we waited for the pool.
-        if !over_limit(ks) {
-            break Outcome::Done;
-        }
-        let evicted = match policy {
-            EvictionPolicy::NoEviction => false,
-            EvictionPolicy::AllkeysRandom | EvictionPolicy::VolatileRandom => {
-                evict_random(ks, policy.volatile_only(), &mut pool, &mut rng)
-            }
-            _ => evict_from_pool(ks, policy, &mut pool, &mut rng),
-        };
-        if !evicted {
-            break if freed_any && !over_limit(ks) {
-                Outcome::Done
-            } else {
-                Outcome::Stuck
-            };
-        }
-        freed_any = true;
-        if limit.is_some_and(|l| start.elapsed() >= l) {
-            break if over_limit(ks) {
-                Outcome::Running
-            } else {
-                Outcome::Done
-            };
-        }
-    };
-    pool.rng = Some(rng);
-    outcome
-}
-
-/// Evict one key chosen by sampling into the pool. False when no shard has
-/// a candidate.
-fn evict_from_pool(
-    ks: &Keyspace,
-    policy: EvictionPolicy,
-    pool: &mut Pool,
-    rng: &mut SmallRng,
-) -> bool {
-    let volatile = policy.volatile_only();
-    let samples = ks.tunables.maxmemory_samples.load(Ordering::Relaxed).max(1) as usize;
-    // A pool made only of stale candidates is refilled; bound the rounds so a
-    // keyspace mutating faster than we sample cannot keep us here forever.
-    for _ in 0..16 {
-        let mut any = false;
-        for s in 0..ks.shard_count() {
-            let Some(guard) = ks.lock_shard(s) else {
-                continue;
-            };
-            for (d, db) in guard.dbs.iter().enumerate() {
-                let n = if volatile { db.expires_len() } else { db.len() };
-                if n == 0 {
-                    continue;
-                }
-                any = true;
-                db.sample_with(samples, volatile, rng, |k, e, at| {
-                    let sc = score(ks, policy, e.access(), at);
-                    pool.offer(sc, k, s, d);
-                });
-            }
-        }
-        if !any {
-            pool.entries.clear();
-            return false;
-        }
-        // Best candidates first; drop the ones that are gone or were touched
-        // since they were sampled.
-        while let Some(c) = pool.entries.pop() {
-            let Some(mut guard) = ks.lock_shard(c.shard) else {
-                continue;
-            };
-            let Some(db) = guard.dbs.get_mut(c.db) else {
-                continue;
-            };
-            db.now = ferrocache_engine::clock::now_ms();
-            let current = match db.peek(&c.key) {
-                Some(e) => {
-                    if volatile && !e.has_ttl() {
-                        continue; // PERSISTed since sampling
-                    }
-                    Some(score(ks, policy, e.access(), db.expire_at(&c.key)))
-                }
-                // Expired (or gone): removing it frees memory just as well.
-                None => None,
-            };
-            if current.is_some_and(|sc| sc < c.score) {
-                continue;
-            }
-            if db.evict(&c.key) {
-                return true;
-            }
-        }
-    }
-    false
-}
-
-/// Evict one random key (with a TTL for volatile-random), visiting shards
-/// and databases round-robin as Redis visits databases.
-fn evict_random(ks: &Keyspace, volatile: bool, pool: &mut Pool, rng: &mut SmallRng) -> bool {
-    let dbs = ks.databases().max(1);
-    let total = ks.shard_count() * dbs;
-    let mut k = 0;
-    while k < total {
-        let idx = (pool.next_random + k) % total;
-        let s = idx / dbs;
-        let Some(mut guard) = ks.lock_shard(s) else {
-            k += 1;
-            continue;
-        };
-        // Scan this shard's databases from `idx` on while holding its lock.
-        let mut d = idx % dbs;
-        while d < dbs && k < total {
-            k += 1;
-            let Some(db) = guard.dbs.get_mut(d) else {
-                break;
-            };
-            let mut victim = None;
-            db.sample_with(1, volatile, rng, |key, _, _| victim = Some(key.clone()));
-            if let Some(key) = victim {
-                if db.evict(&key) {
-                    pool.next_random = (s * dbs + d + 1) % total;
-                    return true;
-                }
-            }
-            d += 1;
-        }
-    }
-    false
 }
 
 // ---- INFO memory ---------------------------------------------------------
@@ -525,9 +296,7 @@ mod tests {
 
     #[test]
     fn tenacity_limits_match_redis() {
-        assert_eq!(eviction_time_limit(0), Some(Duration::ZERO));
         assert_eq!(eviction_time_limit(10), Some(Duration::from_micros(500)));
-        assert_eq!(eviction_time_limit(11), Some(Duration::from_micros(575)));
         assert_eq!(eviction_time_limit(100), None);
     }
 
@@ -538,175 +307,5 @@ mod tests {
         assert_eq!(bytes_to_human(914520), "893.09K");
         assert_eq!(bytes_to_human(6729728), "6.42M");
         assert_eq!(bytes_to_human(25276502016), "23.54G");
-    }
-
-    use ferrocache_engine::keyspace::{lru_ticks_at, Tunables};
-    use ferrocache_engine::Value;
-    use std::sync::Arc;
-
-    fn pool() -> Pool {
-        Pool {
-            owner: 0,
-            entries: Vec::new(),
-            next_random: 0,
-            rng: None,
-        }
-    }
-
-    /// 2 shards × 2 dbs with keys `k0..k{n}`; key `i` was last accessed
-    /// `n - i` seconds ago, and even keys have a TTL of `now + i` seconds.
-    fn keyspace(policy: EvictionPolicy, n: u64) -> Keyspace {
-        let t = Arc::new(Tunables::default());
-        t.set_policy(policy);
-        let ks = Keyspace::new(2, 2, t);
-        let now = ferrocache_engine::clock::now_ms();
-        let mut l = ks.lock_all(now);
-        for i in 0..n {
-            let k = format!("k{i}");
-            let d = l.db((i % 2) as usize, k.as_bytes());
-            d.set(k.as_bytes(), Value::Str(Blob::from("v")));
-            if i % 2 == 0 {
-                d.set_expire(k.as_bytes(), now + (i + 1) * 1000);
-            }
-            if let Some(e) = d.get_mut(k.as_bytes()) {
-                e.set_access(lru_ticks_at(now - (n - i) * 1000));
-            }
-        }
-        drop(l);
-        ks
-    }
-
-    fn keys_left(ks: &Keyspace) -> Vec<String> {
-        let mut l = ks.lock_all(ferrocache_engine::clock::now_ms());
-        let mut v: Vec<String> = (0..2)
-            .flat_map(|d| {
-                l.each_db(d)
-                    .flat_map(|db| {
-                        db.iter()
-                            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        v.sort();
-        v
-    }
-
-    fn evicted(ks: &Keyspace) -> u64 {
-        let mut l = ks.lock_all(0);
-        (0..2)
-            .map(|d| l.each_db(d).map(|db| db.stats.evicted_keys).sum::<u64>())
-            .sum()
-    }
-
-    #[test]
-    fn lru_evicts_the_idlest_keys_first() {
-        let ks = keyspace(EvictionPolicy::AllkeysLru, 200);
-        ks.tunables.maxmemory_samples.store(10, Ordering::Relaxed);
-        let mut p = pool();
-        let mut rng = SmallRng::seed_from_u64(9);
-        for _ in 0..100 {
-            assert!(evict_from_pool(
-                &ks,
-                EvictionPolicy::AllkeysLru,
-                &mut p,
-                &mut rng
-            ));
-        }
-        assert_eq!(evicted(&ks), 100);
-        let left = keys_left(&ks);
-        // The survivors are overwhelmingly the most recently used half.
-        let recent = left
-            .iter()
-            .filter(|k| k[1..].parse::<u32>().is_ok_and(|i| i >= 100))
-            .count();
-        assert!(recent >= 85, "only {recent}/100 recent keys survived");
-    }
-
-    #[test]
-    fn volatile_policies_never_touch_persistent_keys() {
-        for policy in [
-            EvictionPolicy::VolatileLru,
-            EvictionPolicy::VolatileLfu,
-            EvictionPolicy::VolatileTtl,
-            EvictionPolicy::VolatileRandom,
-        ] {
-            let ks = keyspace(policy, 100);
-            let mut p = pool();
-            let mut rng = SmallRng::seed_from_u64(1);
-            let mut n = 0;
-            loop {
-                let ok = if policy == EvictionPolicy::VolatileRandom {
-                    evict_random(&ks, true, &mut p, &mut rng)
-                } else {
-                    evict_from_pool(&ks, policy, &mut p, &mut rng)
-                };
-                if !ok {
-                    break;
-                }
-                n += 1;
-            }
-            assert_eq!(n, 50, "{policy:?}");
-            let left = keys_left(&ks);
-            assert_eq!(left.len(), 50);
-            assert!(left
-                .iter()
-                .all(|k| k[1..].parse::<u32>().is_ok_and(|i| i % 2 == 1)));
-        }
-    }
-
-    #[test]
-    fn volatile_ttl_evicts_the_soonest_expiring() {
-        let ks = keyspace(EvictionPolicy::VolatileTtl, 200);
-        let mut p = pool();
-        let mut rng = SmallRng::seed_from_u64(5);
-        for _ in 0..50 {
-            assert!(evict_from_pool(
-                &ks,
-                EvictionPolicy::VolatileTtl,
-                &mut p,
-                &mut rng
-            ));
-        }
-        // Volatile keys are k0, k2, … expiring in that order: the late half
-        // (k100..k198) should mostly remain.
-        let left = keys_left(&ks);
-        let late = left
-            .iter()
-            .filter(|k| k[1..].parse::<u32>().is_ok_and(|i| i % 2 == 0 && i >= 100))
-            .count();
-        assert!(late >= 42, "only {late}/50 late-expiring keys survived");
-    }
-
-    #[test]
-    fn random_eviction_empties_everything_then_fails() {
-        let ks = keyspace(EvictionPolicy::AllkeysRandom, 37);
-        let mut p = pool();
-        let mut rng = SmallRng::seed_from_u64(2);
-        for _ in 0..37 {
-            assert!(evict_random(&ks, false, &mut p, &mut rng));
-        }
-        assert!(!evict_random(&ks, false, &mut p, &mut rng));
-        assert!(!evict_from_pool(
-            &ks,
-            EvictionPolicy::AllkeysLru,
-            &mut p,
-            &mut rng
-        ));
-        assert_eq!(evicted(&ks), 37);
-    }
-
-    #[test]
-    fn pool_keeps_the_best_sixteen_without_duplicates() {
-        let mut p = pool();
-        for i in 0..100u64 {
-            p.offer(i % 40, &Blob::from_i64(i as i64), 0, 0);
-            p.offer(i % 40, &Blob::from_i64(i as i64), 0, 0);
-        }
-        assert_eq!(p.entries.len(), EVPOOL_SIZE);
-        assert!(p.entries.windows(2).all(|w| w[0].score <= w[1].score));
-        assert!(p.entries.iter().all(|c| c.score >= 32));
-        let keys: std::collections::HashSet<_> = p.entries.iter().map(|c| c.key.clone()).collect();
-        assert_eq!(keys.len(), EVPOOL_SIZE);
     }
 }

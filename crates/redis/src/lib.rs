@@ -17,6 +17,8 @@
 //! - [`config`]: every `CONFIG` parameter, its parsing and its effect.
 
 pub mod args;
+// Blocking commands and CLIENT PAUSE (H3).
+pub mod blocking;
 pub mod client;
 pub mod cmd;
 pub mod config;
@@ -24,9 +26,13 @@ pub mod ctx;
 pub mod dispatch;
 pub mod error;
 pub mod evict;
+// Keyspace notifications and client-side caching (H4).
+pub mod notify;
+pub mod script;
 pub mod server;
 pub mod spec;
 pub mod table;
+pub mod tracking;
 
 pub use client::{ClientShared, ClientState};
 pub use ctx::Ctx;

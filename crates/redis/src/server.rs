@@ -284,6 +284,10 @@ pub struct Server {
     pub watch_count: AtomicUsize,
     /// Pub/Sub channels, patterns and shard channels → subscribers.
     pub pubsub: crate::cmd::pubsub::PubSub,
+    /// Client-side caching: tracking table, BCAST prefixes, tracking clients.
+    pub tracking: crate::tracking::Tracking,
+    /// Clients blocked on keys (BLPOP & co.) and CLIENT PAUSE state (H3).
+    pub blocking: crate::blocking::Blocking,
 }
 
 impl Server {
@@ -334,6 +338,8 @@ impl Server {
             watches: Mutex::new(Default::default()),
             watch_count: AtomicUsize::new(0),
             pubsub: Default::default(),
+            tracking: Default::default(),
+            blocking: Default::default(),
         });
         server.config.apply_all(&server);
         server

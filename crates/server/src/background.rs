@@ -36,6 +36,14 @@ pub fn tick(server: &Server, cycler: &mut ExpireCycler, hz: u64) {
         cycler.run(&server.keyspace, hz);
     }
     ferrocache_redis::evict::evict_in_background(server);
+    // Save points and scheduled BGSAVEs (cmd/persist.rs).
+    ferrocache_redis::cmd::persist::cron(server);
+    // `expired`/`evicted` keyspace events and tracking invalidations for
+    // what this tick removed.
+    ferrocache_redis::notify::drain_all(server, &mut None);
+    if server.tracking.active() {
+        ferrocache_redis::tracking::flush(server, &mut None);
+    }
 }
 
 /// Start the background thread.

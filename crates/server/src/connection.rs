@@ -7,6 +7,7 @@
 //! bounded by the query buffer limit plus one flush threshold.
 
 use ferrocache_protocol::{parse_command, Limits, ParseError, Parsed, ReplyWriter, RespVersion};
+use ferrocache_redis::blocking::BlockRequest;
 use ferrocache_redis::{execute, ClientShared, ClientState, Server};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub async fn serve_connection(server: Arc<Server>, std_stream: std::net::TcpStre
     let _ = run(&server, &mut stream, &mut client, &mut out).await;
     ferrocache_redis::cmd::transaction::reset(&server, &mut client);
     ferrocache_redis::cmd::pubsub::unsubscribe_all(&server, &mut client);
+    ferrocache_redis::blocking::client_gone(&server, id);
+    ferrocache_redis::tracking::disable(&server, id);
     server.clients.unregister(id);
 }
 
@@ -137,10 +140,30 @@ async fn run(
                     }
                     let argv = args.resolve(&inbuf[start..start + consumed]);
                     if !argv.is_empty() {
+                        // CLIENT PAUSE: the command waits, unread input
+                        // stays unread, until the pause ends.
+                        if ferrocache_redis::blocking::paused_until(server, client, &argv).is_some()
+                        {
+                            flush(server, stream, &shared, out).await?;
+                            if !wait_unpaused(server, client, &argv).await {
+                                return Ok(());
+                            }
+                        }
                         execute(server, client, out, &argv);
                     }
+                    drop(argv);
                     start += consumed;
                     need = 1;
+                    // A blocking command (BLPOP & co.) found nothing: send
+                    // what is pending, wait for its outcome, go on with the
+                    // rest of the pipeline.
+                    if let Some(req) = client.blocked.take() {
+                        flush(server, stream, &shared, out).await?;
+                        match wait_blocked(server, stream, &shared, &mut inbuf, req).await? {
+                            Some(reply) => out.raw(&reply),
+                            None => return Ok(()),
+                        }
+                    }
                     if client.close_after_reply || shared.is_killed() {
                         break;
                     }
@@ -188,6 +211,113 @@ async fn run(
             return Ok(());
         }
     }
+}
+
+/// Wait for the outcome of a blocked command: its reply (served by a
+/// writer, CLIENT UNBLOCK), its deadline, or the client going away. The
+/// socket is read meanwhile so that EOF is noticed (the waiter is then
+/// dropped, as Redis frees a blocked client that disconnects) and pipelined
+/// commands queue up in `inbuf`, within the query buffer limit. Returns
+/// None when the connection must close.
+async fn wait_blocked(
+    server: &Server,
+    stream: &mut TcpStream,
+    shared: &ClientShared,
+    inbuf: &mut Vec<u8>,
+    req: BlockRequest,
+) -> std::io::Result<Option<Vec<u8>>> {
+    use ferrocache_redis::blocking;
+    let BlockRequest {
+        waiter,
+        mut rx,
+        mut deadline,
+    } = req;
+    let hot = server.config.hot();
+    loop {
+        inbuf.reserve(READ_CHUNK);
+        tokio::select! {
+            r = &mut rx => {
+                // A dropped sender means the waiter was cancelled without
+                // a reply (cannot happen while we wait); answer a timeout.
+                return Ok(Some(r.unwrap_or_else(|_| {
+                    let mut w = ReplyWriter::new(waiter.resp);
+                    w.null_array();
+                    w.take()
+                })));
+            }
+            _ = sleep_until(deadline) => {
+                if let Some(reply) = blocking::time_out(server, &waiter) {
+                    return Ok(Some(reply));
+                }
+                // Being served right now: the reply is on its way.
+                deadline = None;
+            }
+            _ = shared.wake.notified() => {
+                if shared.is_killed() || !write_pushes(server, stream, shared).await? {
+                    blocking::client_gone(server, shared.id);
+                    return Ok(None);
+                }
+            }
+            r = stream.read_buf(inbuf) => {
+                let n = match r {
+                    Ok(n) => n,
+                    Err(e) => {
+                        blocking::client_gone(server, shared.id);
+                        return Err(e);
+                    }
+                };
+                if n == 0 {
+                    blocking::client_gone(server, shared.id);
+                    return Ok(None);
+                }
+                server
+                    .stats
+                    .net_input_bytes
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                if inbuf.len() > hot.client_query_buffer_limit.load(Ordering::Relaxed) as usize {
+                    blocking::client_gone(server, shared.id);
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// Sleep until `deadline`, or forever for None.
+async fn sleep_until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Hold a command postponed by CLIENT PAUSE until the pause ends (timeout
+/// or CLIENT UNPAUSE) or no longer applies to it. The client shows as
+/// blocked meanwhile. Returns false if the client was killed.
+async fn wait_unpaused(server: &Server, client: &ClientState, argv: &[&[u8]]) -> bool {
+    let shared = &client.shared;
+    let blocking = &server.blocking;
+    blocking.set_postponed(shared, true);
+    let alive = loop {
+        let changed = blocking.pause_changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let Some(until) = ferrocache_redis::blocking::paused_until(server, client, argv) else {
+            break true;
+        };
+        let left = until.saturating_sub(ferrocache_engine::clock::now_ms());
+        tokio::select! {
+            _ = changed => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(left)) => {}
+            _ = shared.wake.notified() => {
+                if shared.is_killed() {
+                    break false;
+                }
+            }
+        }
+    };
+    blocking.set_postponed(shared, false);
+    alive
 }
 
 /// Write queued pushes until none are left. Returns false if the client was

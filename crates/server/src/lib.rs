@@ -10,6 +10,7 @@
 
 pub mod background;
 pub mod connection;
+pub mod daemon;
 pub mod listener;
 pub mod log;
 pub mod memcached;

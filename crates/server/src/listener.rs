@@ -1,4 +1,6 @@
-//! Binding, accepting, and distributing connections over worker threads.
+//! Binding, accepting, and distributing connections over worker threads,
+//! for both kinds of node: a node is a [`Service`] (how to serve one
+//! connection, when to stop), and [`start`] runs it on `N` workers.
 
 use crate::connection::serve_connection;
 use ferrocache_redis::config::Config;
@@ -18,6 +20,9 @@ pub enum ServerError {
     Runtime(std::io::Error),
     #[error("invalid bind address '{0}'")]
     BadAddress(String),
+    /// The snapshot at start could not be loaded (cmd/persist.rs).
+    #[error("{0}")]
+    Load(String),
 }
 
 /// A started node: its server state and bound addresses.
@@ -36,36 +41,50 @@ impl RunningNode {
     }
 }
 
-fn bind_addrs(config: &Config) -> Result<Vec<std::net::TcpListener>, ServerError> {
-    let port = config.port();
-    let mut binds = config.bind();
-    if binds.is_empty() {
-        binds.push("*".into());
+/// What a node plugs into the shared listener and worker threads: how to
+/// serve one connection, and when to stop. The Redis node
+/// ([`run_redis`]) and the memcached node
+/// ([`crate::memcached::run_memcached`]) differ only in this; threading,
+/// accepting, and connection placement are one mechanism.
+pub(crate) trait Service: Send + Sync + 'static {
+    /// Serve one accepted connection on worker `worker` until it ends. Runs
+    /// as a local task on that worker's runtime (the future need not be
+    /// `Send`: a connection never moves between threads).
+    fn serve(
+        self: Arc<Self>,
+        worker: usize,
+        stream: std::net::TcpStream,
+    ) -> impl std::future::Future<Output = ()> + 'static;
+
+    /// True once the node is shutting down (workers and acceptors end).
+    fn stopping(&self) -> bool;
+
+    /// Woken on shutdown, so idle workers notice at once (None: workers end
+    /// with the process).
+    fn stop_signal(&self) -> Option<&tokio::sync::Notify> {
+        None
     }
+}
+
+/// Bind `hosts` (IP literals; `0.0.0.0` / `::` wildcards) on `port`. An IPv6
+/// wildcard that is not available is skipped when other addresses bind, as
+/// Redis does.
+pub(crate) fn bind_hosts(
+    hosts: &[String],
+    port: u16,
+) -> Result<Vec<std::net::TcpListener>, ServerError> {
     let mut listeners = Vec::new();
-    for b in &binds {
-        let host = match b.as_str() {
-            "*" => "0.0.0.0",
-            "::*" => "::",
-            other => other,
-        };
+    for host in hosts {
         let addr: SocketAddr = if host.contains(':') {
             format!("[{host}]:{port}")
         } else {
             format!("{host}:{port}")
         }
         .parse()
-        .map_err(|_| ServerError::BadAddress(b.clone()))?;
+        .map_err(|_| ServerError::BadAddress(host.clone()))?;
         match std::net::TcpListener::bind(addr) {
             Ok(l) => listeners.push(l),
-            // Like Redis, an IPv6 wildcard that is not available is skipped
-            // when other addresses bound.
-            Err(e) if host == "::" && !listeners.is_empty() => {
-                let _ = e;
-            }
-            Err(e) if host == "::" && binds.len() > 1 => {
-                let _ = e;
-            }
+            Err(_) if host == "::" && (!listeners.is_empty() || hosts.len() > 1) => {}
             Err(source) => {
                 return Err(ServerError::Bind {
                     addr: addr.to_string(),
@@ -75,6 +94,131 @@ fn bind_addrs(config: &Config) -> Result<Vec<std::net::TcpListener>, ServerError
         }
     }
     Ok(listeners)
+}
+
+/// Start `threads` workers (each its own single-threaded runtime, named
+/// `{name}-{i}`) and one acceptor thread per listener handing connections
+/// to the workers round-robin. Returns the worker join handles.
+pub(crate) fn start<S: Service>(
+    service: Arc<S>,
+    listeners: Vec<std::net::TcpListener>,
+    threads: usize,
+    name: &str,
+) -> Result<Vec<std::thread::JoinHandle<()>>, ServerError> {
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for i in 0..threads.max(1) {
+        let (tx, rx) = mpsc::unbounded_channel::<std::net::TcpStream>();
+        senders.push(tx);
+        let service = service.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ServerError::Runtime)?;
+        let h = std::thread::Builder::new()
+            .name(format!("{name}-{i}"))
+            .spawn(move || {
+                rt.block_on(async move {
+                    let local = tokio::task::LocalSet::new();
+                    local.run_until(worker_loop(service, i, rx)).await;
+                });
+            })
+            .map_err(ServerError::Runtime)?;
+        workers.push(h);
+    }
+    for l in listeners {
+        let senders = senders.clone();
+        let service = service.clone();
+        // Acceptor threads block in accept(); they end with the process.
+        std::thread::Builder::new()
+            .name(format!("{name}-acceptor"))
+            .spawn(move || accept_loop(&*service, l, &senders))
+            .map_err(ServerError::Runtime)?;
+    }
+    Ok(workers)
+}
+
+async fn worker_loop<S: Service>(
+    service: Arc<S>,
+    worker: usize,
+    mut rx: mpsc::UnboundedReceiver<std::net::TcpStream>,
+) {
+    loop {
+        let next = match service.stop_signal() {
+            Some(stop) => tokio::select! {
+                s = rx.recv() => s,
+                _ = stop.notified() => None,
+            },
+            None => rx.recv().await,
+        };
+        let Some(stream) = next else { break };
+        tokio::task::spawn_local(service.clone().serve(worker, stream));
+        if service.stopping() {
+            break;
+        }
+    }
+}
+
+fn accept_loop<S: Service>(
+    service: &S,
+    l: std::net::TcpListener,
+    senders: &[mpsc::UnboundedSender<std::net::TcpStream>],
+) {
+    let mut next = 0usize;
+    for stream in l.incoming() {
+        if service.stopping() {
+            break;
+        }
+        let Ok(stream) = stream else { continue };
+        let _ = stream.set_nodelay(true);
+        if stream.set_nonblocking(true).is_err() {
+            continue;
+        }
+        let n = senders.len();
+        if n == 0
+            || senders
+                .get(next % n)
+                .is_none_or(|s| s.send(stream).is_err())
+        {
+            break;
+        }
+        next = next.wrapping_add(1);
+    }
+}
+
+impl Service for Server {
+    fn serve(
+        self: Arc<Self>,
+        _worker: usize,
+        stream: std::net::TcpStream,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        serve_connection(self, stream)
+    }
+
+    fn stopping(&self) -> bool {
+        self.shutdown.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn stop_signal(&self) -> Option<&tokio::sync::Notify> {
+        Some(&self.shutdown_notify)
+    }
+}
+
+fn bind_addrs(config: &Config) -> Result<Vec<std::net::TcpListener>, ServerError> {
+    let port = config.port();
+    let mut binds = config.bind();
+    if binds.is_empty() {
+        binds.push("*".into());
+    }
+    let hosts: Vec<String> = binds
+        .iter()
+        .map(|b| match b.as_str() {
+            "*" => "0.0.0.0".to_string(),
+            "::*" => "::".to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    bind_hosts(&hosts, port)
 }
 
 /// Start a Redis node with `config`; returns once it is listening.
@@ -90,81 +234,13 @@ pub fn run_redis(config: Config, threads: Option<usize>) -> Result<RunningNode, 
         .filter_map(|l| l.local_addr().ok())
         .collect();
     let server = Server::new(config, threads);
-
-    let mut senders = Vec::new();
-    let mut workers = Vec::new();
-    for i in 0..threads {
-        let (tx, mut rx) = mpsc::unbounded_channel::<std::net::TcpStream>();
-        senders.push(tx);
-        let server = server.clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(ServerError::Runtime)?;
-        let h = std::thread::Builder::new()
-            .name(format!("worker-{i}"))
-            .spawn(move || {
-                rt.block_on(async move {
-                    let local = tokio::task::LocalSet::new();
-                    local
-                        .run_until(async move {
-                            loop {
-                                tokio::select! {
-                                    s = rx.recv() => match s {
-                                        Some(s) => {
-                                            let server = server.clone();
-                                            tokio::task::spawn_local(async move {
-                                                serve_connection(server, s).await;
-                                            });
-                                        }
-                                        None => break,
-                                    },
-                                    _ = server.shutdown_notify.notified() => break,
-                                }
-                                if server.shutdown.load(std::sync::atomic::Ordering::Acquire) {
-                                    break;
-                                }
-                            }
-                        })
-                        .await;
-                });
-            })
-            .map_err(ServerError::Runtime)?;
-        workers.push(h);
+    // Persistence: load dir/dbfilename before serving (cmd/persist.rs).
+    match ferrocache_redis::cmd::persist::load_at_start(&server) {
+        Ok(Some(msg)) => crate::log::log(crate::log::Level::Notice, &msg),
+        Ok(None) => {}
+        Err(e) => return Err(ServerError::Load(e)),
     }
-
-    // Acceptors: one thread per listening socket, blocking accept.
-    for l in listeners {
-        let senders = senders.clone();
-        let server = server.clone();
-        let h = std::thread::Builder::new()
-            .name("acceptor".into())
-            .spawn(move || {
-                let mut next = 0usize;
-                for stream in l.incoming() {
-                    if server.shutdown.load(std::sync::atomic::Ordering::Acquire) {
-                        break;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let _ = stream.set_nodelay(true);
-                    if stream.set_nonblocking(true).is_err() {
-                        continue;
-                    }
-                    let n = senders.len();
-                    if n == 0 {
-                        break;
-                    }
-                    if senders[next % n].send(stream).is_err() {
-                        break;
-                    }
-                    next = next.wrapping_add(1);
-                }
-            })
-            .map_err(ServerError::Runtime)?;
-        // Acceptor threads block in accept(); they end with the process.
-        drop(h);
-    }
-
+    let workers = start(server.clone(), listeners, threads, "worker")?;
     crate::background::start(server.clone());
     Ok(RunningNode {
         server,

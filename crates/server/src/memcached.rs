@@ -1,23 +1,26 @@
-//! Networking for a memcached node (`ferrocache memcached`): the same
-//! threading model as the Redis node (one single-threaded runtime per
-//! worker, an acceptor handing connections round-robin, a connection living
-//! on one worker for its whole life), with the memcached protocol state
-//! machine ([`ferrocache_memcached::Conn`]) in the read loop.
+//! Networking for a memcached node (`ferrocache memcached`): the Redis
+//! node's listener and workers ([`crate::listener::start`]: one
+//! single-threaded runtime per worker, an acceptor handing connections
+//! round-robin, a connection living on one worker for its whole life), with
+//! this module's connection handler: the memcached protocol state machine
+//! ([`ferrocache_memcached::Conn`]) in the read loop, the connection
+//! registered for `stats conns` and traced at `-vv`.
 //!
 //! Backpressure as on the Redis path: replies are written before more input
 //! is read (and flushed every [`ferrocache_memcached::conn::FLUSH_AT`] bytes
 //! inside a pipeline), so a client that never reads stalls only itself.
 
-use crate::listener::ServerError;
+use crate::listener::{bind_hosts, ServerError, Service};
 use ferrocache_engine::keyspace::ExpireCycler;
+use ferrocache_memcached::conns::{log_line, log_slab_classes, tcp_addr, ConnInfo, State};
 use ferrocache_memcached::{Conn, Engine, Settings};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -37,44 +40,71 @@ impl RunningMemcached {
     }
 }
 
-fn bind(settings: &Settings) -> Result<Vec<std::net::TcpListener>, ServerError> {
-    let hosts: Vec<String> = if settings.listen.is_empty() {
-        vec!["0.0.0.0".into()]
-    } else {
-        settings.listen.clone()
-    };
-    let mut out = Vec::new();
-    for h in hosts {
-        let host = if h == "localhost" {
-            "127.0.0.1".to_string()
-        } else {
-            h.clone()
-        };
-        let addr: SocketAddr = if host.contains(':') {
-            format!("[{host}]:{}", settings.port)
-        } else {
-            format!("{host}:{}", settings.port)
-        }
-        .parse()
-        .map_err(|_| ServerError::BadAddress(h.clone()))?;
-        let l = std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
-        out.push(l);
+/// The memcached node as a [`Service`] of the shared listener.
+struct Memcached {
+    eng: Arc<Engine>,
+    /// Bound addresses, to name the one a connection came through.
+    listen: Vec<SocketAddr>,
+}
+
+impl Service for Memcached {
+    fn serve(
+        self: Arc<Self>,
+        worker: usize,
+        stream: std::net::TcpStream,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        serve(self, worker, stream)
     }
-    Ok(out)
+
+    fn stopping(&self) -> bool {
+        self.eng.shutdown.load(Ordering::Acquire)
+    }
+}
+
+/// memcached's `-l` list as bind hosts (default: all IPv4 interfaces).
+fn hosts(settings: &Settings) -> Vec<String> {
+    if settings.listen.is_empty() {
+        return vec!["0.0.0.0".into()];
+    }
+    settings
+        .listen
+        .iter()
+        .map(|h| {
+            if h == "localhost" {
+                "127.0.0.1".to_string()
+            } else {
+                h.clone()
+            }
+        })
+        .collect()
 }
 
 /// Start a memcached node; returns once it is listening.
 pub fn run_memcached(settings: Settings) -> Result<RunningMemcached, ServerError> {
-    let listeners = bind(&settings)?;
+    let listeners = bind_hosts(&hosts(&settings), settings.port)?;
     let addrs: Vec<SocketAddr> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
         .collect();
     let threads = settings.threads.max(1);
+    let verbose = settings.verbose;
+    if verbose > 1 {
+        log_slab_classes(
+            settings.item_size_max,
+            settings.chunk_size,
+            settings.growth_factor,
+        );
+    }
     let engine = Engine::new(settings);
+    for l in &listeners {
+        if let Ok(a) = l.local_addr() {
+            let fd = l.as_raw_fd();
+            engine.conns.add_listener(fd, tcp_addr(&a), engine.now());
+            if verbose > 1 {
+                log_line(&format!("<{fd} server listening (auto-negotiate)"));
+            }
+        }
+    }
     {
         // Until the control plane pushes a node list, a node describes a
         // cluster of itself.
@@ -93,67 +123,11 @@ pub fn run_memcached(settings: Settings) -> Result<RunningMemcached, ServerError
             let _ = engine.set_cluster(format!("{host}|{ip}|{}", a.port()).as_bytes());
         }
     }
-    let mut senders = Vec::new();
-    let mut workers = Vec::new();
-    for i in 0..threads {
-        let (tx, mut rx) = mpsc::unbounded_channel::<std::net::TcpStream>();
-        senders.push(tx);
-        let eng = engine.clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(ServerError::Runtime)?;
-        let h = std::thread::Builder::new()
-            .name(format!("mc-worker-{i}"))
-            .spawn(move || {
-                rt.block_on(async move {
-                    let local = tokio::task::LocalSet::new();
-                    local
-                        .run_until(async move {
-                            while let Some(s) = rx.recv().await {
-                                let eng = eng.clone();
-                                tokio::task::spawn_local(async move {
-                                    serve(eng, i, s).await;
-                                });
-                            }
-                        })
-                        .await;
-                });
-            })
-            .map_err(ServerError::Runtime)?;
-        workers.push(h);
-    }
-    for l in listeners {
-        let senders = senders.clone();
-        let eng = engine.clone();
-        std::thread::Builder::new()
-            .name("mc-acceptor".into())
-            .spawn(move || {
-                let mut next = 0usize;
-                for stream in l.incoming() {
-                    if eng.shutdown.load(Ordering::Acquire) {
-                        break;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let _ = stream.set_nodelay(true);
-                    if stream.set_nonblocking(true).is_err() {
-                        continue;
-                    }
-                    let n = senders.len();
-                    if n == 0 {
-                        break;
-                    }
-                    if senders
-                        .get(next % n)
-                        .is_none_or(|s| s.send(stream).is_err())
-                    {
-                        break;
-                    }
-                    next = next.wrapping_add(1);
-                }
-            })
-            .map_err(ServerError::Runtime)?;
-    }
+    let service = Arc::new(Memcached {
+        eng: engine.clone(),
+        listen: addrs.clone(),
+    });
+    let workers = crate::listener::start(service, listeners, threads, "mc-worker")?;
     // Background: active expiry (10 cycles a second, as Redis's default
     // hz) and delayed flush_all.
     {
@@ -178,22 +152,55 @@ pub fn run_memcached(settings: Settings) -> Result<RunningMemcached, ServerError
     })
 }
 
-/// Decrements `curr_connections` however the connection ends.
-struct ConnGuard(Arc<Engine>);
+/// Unregisters the connection and decrements `curr_connections` however
+/// it ends.
+struct ConnGuard {
+    eng: Arc<Engine>,
+    fd: i32,
+}
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        self.0.curr_conns.fetch_sub(1, Ordering::Relaxed);
+        self.eng.curr_conns.fetch_sub(1, Ordering::Relaxed);
+        self.eng.conns.close(self.fd);
+        if self.eng.verbosity.load(Ordering::Relaxed) > 1 {
+            log_line(&format!("<{} connection closed.", self.fd));
+        }
     }
 }
 
-async fn serve(eng: Arc<Engine>, worker: usize, std_stream: std::net::TcpStream) {
+async fn serve(svc: Arc<Memcached>, worker: usize, std_stream: std::net::TcpStream) {
+    let eng = &svc.eng;
+    let fd = std_stream.as_raw_fd();
+    let peer = std_stream.peer_addr().ok();
+    let local = std_stream.local_addr().ok();
     let Ok(mut stream) = TcpStream::from_std(std_stream) else {
         return;
     };
     eng.total_conns.fetch_add(1, Ordering::Relaxed);
     let curr = eng.curr_conns.fetch_add(1, Ordering::Relaxed) + 1;
-    let _guard = ConnGuard(eng.clone());
+    // The listening address it came through: the bound one with its port
+    // (a wildcard listener reports the wildcard, as memcached does).
+    let listen = local.map(|l| {
+        svc.listen
+            .iter()
+            .find(|a| a.port() == l.port() && (a.ip() == l.ip() || a.ip().is_unspecified()))
+            .copied()
+            .unwrap_or(l)
+    });
+    let info = eng.conns.open(
+        fd,
+        peer.map(|p| tcp_addr(&p)).unwrap_or_default(),
+        listen.map(|l| tcp_addr(&l)).unwrap_or_default(),
+        eng.now(),
+    );
+    let _guard = ConnGuard {
+        eng: eng.clone(),
+        fd,
+    };
+    if eng.verbosity.load(Ordering::Relaxed) > 1 {
+        log_line(&format!("<{fd} new auto-negotiating client connection"));
+    }
     if curr > eng.settings.maxconns {
         // memcached's maxconns_fast reply.
         eng.rejected_conns.fetch_add(1, Ordering::Relaxed);
@@ -202,12 +209,18 @@ async fn serve(eng: Arc<Engine>, worker: usize, std_stream: std::net::TcpStream)
             .await;
         return;
     }
-    let admin = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
+    let admin = peer.is_some_and(|a| a.ip().is_loopback());
     let mut conn = Conn::new(worker, admin);
-    let _ = run(&eng, &mut stream, &mut conn).await;
+    conn.info = Some(info.clone());
+    let _ = run(eng, &mut stream, &mut conn, &info).await;
 }
 
-async fn run(eng: &Engine, stream: &mut TcpStream, conn: &mut Conn) -> std::io::Result<()> {
+async fn run(
+    eng: &Engine,
+    stream: &mut TcpStream,
+    conn: &mut Conn,
+    info: &ConnInfo,
+) -> std::io::Result<()> {
     let mut inbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut start = 0usize;
@@ -227,6 +240,7 @@ async fn run(eng: &Engine, stream: &mut TcpStream, conn: &mut Conn) -> std::io::
         if inbuf.len() - start < need {
             continue;
         }
+        info.set_state(State::ParseCmd, eng.now());
         loop {
             let p = conn.process(eng, inbuf.get(start..).unwrap_or(&[]), &mut out);
             start += p.consumed;
@@ -247,6 +261,12 @@ async fn run(eng: &Engine, stream: &mut TcpStream, conn: &mut Conn) -> std::io::
                 break;
             }
         }
+        let waiting = if conn.in_data {
+            State::Nread
+        } else {
+            State::Read
+        };
+        info.set_state(waiting, 0);
         if inbuf.capacity() > 4 * READ_CHUNK && inbuf.len() - start < READ_CHUNK {
             inbuf.drain(..start);
             start = 0;

@@ -546,7 +546,16 @@ fn estimate(h: &[u64; 64]) -> u64 {
         z *= 0.5;
     }
     z += m * sigma(h[0] as f64 / m);
-    (ALPHA_INF * m * m / z).round() as u64
+    let e = ALPHA_INF * m * m / z;
+    // Redis: `(uint64_t) llroundl(E)`. Out of the long long range (all
+    // registers at 63 give +inf) llroundl yields LLONG_MIN on x86, which
+    // PFCOUNT then prints as -9223372036854775808: a Rust `as u64` cast
+    // would saturate to u64::MAX (-1) instead.
+    if e.is_finite() && e.abs() < 9.223_372_036_854_775_807e18 {
+        e.round() as i64 as u64
+    } else {
+        i64::MIN as u64
+    }
 }
 
 /// Estimated cardinality of a valid HLL (ignores the cache).

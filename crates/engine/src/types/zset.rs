@@ -7,12 +7,13 @@
 //!   members, none longer than `zset-max-listpack-value` bytes. Lookups by
 //!   member are linear scans (at most 128 short entries: a few cache lines),
 //!   positional work is a binary search or a direct index.
-//! - **skiplist**: a member → score hash map (for O(1) ZSCORE and membership)
-//!   plus an arena-indexed skiplist with spans (Pugh's skiplist as Redis's
-//!   `t_zset.c` has it) giving O(log n) insert, delete, rank, select-by-rank
-//!   and range-by-score/lex. Nodes live in a `Vec` and link to each other by
-//!   `u32` index instead of pointers, which keeps the code free of `unsafe`
-//!   and the links half the size of pointers.
+//! - **skiplist**: an arena-indexed skiplist with spans (Pugh's skiplist as
+//!   Redis's `t_zset.c` has it) giving O(log n) insert, delete, rank,
+//!   select-by-rank and range-by-score/lex, plus a SwissTable of node
+//!   indices hashed by member (O(1) ZSCORE and membership). Nodes live in a
+//!   `Vec` and link to each other by `u32` index instead of pointers, which
+//!   keeps the code free of `unsafe` and the links half the size of
+//!   pointers; each member is stored once, in its node.
 //!
 //! Conversion is one-way (listpack → skiplist), as in Redis: a set that grew
 //! large stays large. Results built in one go (ZUNIONSTORE, ZRANGESTORE…) pick
@@ -23,16 +24,15 @@
 //! NaN: callers must refuse NaN before inserting (Redis replies "resulting
 //! score is not a number (NaN)").
 //!
-//! The member map is an `IndexMap`, whose dense index space gives ZSCAN the
-//! same guarantee as `Db::scan` (walk indices downwards; `swap_remove` only
-//! moves the last entry into a hole) and O(1) fair random picks for
-//! ZRANDMEMBER.
+//! ZSCAN walks the node arena downwards: nodes never move to a higher slot
+//! (freed slots are reused in place; compaction after mass deletion keeps
+//! the live nodes' order), which gives the same guarantee as `Db::scan`.
+//! ZRANDMEMBER probes random arena slots (O(1) while the arena is dense).
 
 use crate::blob::Blob;
 use crate::keyspace::Tunables;
-use indexmap::IndexMap;
+use hashbrown::HashTable;
 use rand::Rng;
-use smallvec::SmallVec;
 use std::cmp::Ordering;
 
 type Hasher = ahash::RandomState;
@@ -115,7 +115,7 @@ impl ZSetValue {
     pub fn len(&self) -> usize {
         match &self.0 {
             Repr::Listpack(v) => v.len(),
-            Repr::Skiplist(b) => b.dict.len(),
+            Repr::Skiplist(b) => b.len(),
         }
     }
 
@@ -148,7 +148,7 @@ impl ZSetValue {
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.0 {
             Repr::Listpack(v) => v.iter().find(|e| &*e.1 == member).map(|e| e.0),
-            Repr::Skiplist(b) => b.dict.get(member).copied(),
+            Repr::Skiplist(b) => b.score(member),
         }
     }
 
@@ -185,6 +185,31 @@ impl ZSetValue {
         }
     }
 
+    /// Look `member` up once and let `decide` choose its new score from the
+    /// current one (`None` = absent): `Some(score)` sets it (adding the
+    /// member if absent), `None` leaves the set alone. Returns the current
+    /// score `decide` saw. ZADD uses this so that each member costs one hash
+    /// and one table probe (plus the skiplist work), not a ZSCORE-style
+    /// lookup followed by a second lookup inside `insert`. The new score
+    /// must not be NaN.
+    pub fn upsert(
+        &mut self,
+        member: &[u8],
+        limits: ZLimits,
+        decide: impl FnOnce(Option<f64>) -> Option<f64>,
+    ) -> Option<f64> {
+        match &mut self.0 {
+            Repr::Listpack(v) => {
+                let cur = v.iter().find(|e| &*e.1 == member).map(|e| e.0);
+                if let Some(new) = decide(cur) {
+                    self.insert(member, new, limits);
+                }
+                cur
+            }
+            Repr::Skiplist(b) => b.upsert(member, decide),
+        }
+    }
+
     /// Move to the skiplist encoding (one way).
     fn convert(&mut self) {
         if let Repr::Listpack(v) = &mut self.0 {
@@ -209,7 +234,7 @@ impl ZSetValue {
         match &self.0 {
             Repr::Listpack(v) => v.iter().position(|e| &*e.1 == member),
             Repr::Skiplist(b) => {
-                let score = *b.dict.get(member)?;
+                let score = b.score(member)?;
                 Some(b.sl.partition_point(|s, m| cmp_elem(s, m, score, member).is_lt()))
             }
         }
@@ -300,15 +325,12 @@ impl ZSetValue {
                 Some((m, s))
             }
             Repr::Skiplist(b) => {
-                let len = b.dict.len();
-                if len == 0 {
+                let x = if max { b.sl.tail } else { b.sl.next(NIL) };
+                if x == NIL {
                     return None;
                 }
-                let rank = if max { len - 1 } else { 0 };
-                let n = b.sl.node_at(rank)?;
-                let (m, s) = b.sl.elem(n);
-                let m = Blob::new(m);
-                b.remove(&m);
+                let m = Blob::new(b.sl.elem(x).0);
+                let s = b.remove(&m)?;
                 Some((m, s))
             }
         }
@@ -320,18 +342,18 @@ impl ZSetValue {
         if len == 0 {
             return None;
         }
-        let i = rng.gen_range(0..len);
         match &self.0 {
-            Repr::Listpack(v) => v.get(i).map(|e| (e.1.as_slice(), e.0)),
-            Repr::Skiplist(b) => b.dict.get_index(i).map(|(m, s)| (m.as_slice(), *s)),
+            Repr::Listpack(v) => v.get(rng.gen_range(0..len)).map(|e| (e.1.as_slice(), e.0)),
+            Repr::Skiplist(b) => b.random(rng).map(|x| b.sl.elem(x)),
         }
     }
 
     /// ZSCAN step. The compact encoding returns everything at once with
     /// cursor 0 (as Redis does for listpacks). The large one visits the
-    /// member map from index `cursor - 1` downwards (cursor 0 starts at the
-    /// top), calling `f` for up to `count` entries; returns the next cursor
-    /// (0 = done). Members present for the whole scan are always returned.
+    /// skiplist arena from slot `cursor - 1` downwards (cursor 0 starts at
+    /// the top), calling `f` for up to `count` entries; returns the next
+    /// cursor (0 = done). Members present for the whole scan are always
+    /// returned.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], f64)) -> u64 {
         match &self.0 {
             Repr::Listpack(v) => {
@@ -340,23 +362,7 @@ impl ZSetValue {
                 }
                 0
             }
-            Repr::Skiplist(b) => {
-                let len = b.dict.len() as u64;
-                let mut pos = if cursor == 0 || cursor > len {
-                    len
-                } else {
-                    cursor
-                };
-                let mut visited = 0;
-                while pos > 0 && visited < count.max(1) {
-                    pos -= 1;
-                    visited += 1;
-                    if let Some((m, s)) = b.dict.get_index(pos as usize) {
-                        f(m, *s);
-                    }
-                }
-                pos
-            }
+            Repr::Skiplist(b) => b.scan(cursor, count, f),
         }
     }
 
@@ -459,85 +465,232 @@ impl<'a> Iterator for Iter<'a> {
 
 impl ExactSizeIterator for Iter<'_> {}
 
-/// The large encoding: member map plus skiplist, and a running count of the
-/// heap bytes the members own (each member is stored twice).
+/// The large encoding: a skiplist whose arena owns every member exactly once,
+/// and a SwissTable of arena indices for member → node lookups.
+///
+/// Redis spends a skiplist node (≥ 48 bytes with one level), an sds, a dict
+/// entry (24 bytes) and a bucket pointer per member (~100 bytes); here a
+/// member costs a 24-byte node, its 24-byte `Blob` (inline up to 22 bytes),
+/// 8 bytes of upper levels per 3 members, and 5 bytes per table bucket (a
+/// `u32` and a control byte): ~60 bytes. ZSCORE is table → node; ZADD
+/// hashes the member once (`find`, then `insert_unique` with the same hash).
 #[derive(Debug, Clone)]
 struct Big {
-    dict: IndexMap<Blob, f64, Hasher>,
+    /// Arena indices of live nodes, hashed by the node's member.
+    table: HashTable<u32>,
+    hasher: Hasher,
     sl: SkipList,
+    /// Heap bytes owned by members (those longer than `Blob`'s inline size).
     member_heap: usize,
 }
 
 impl Big {
-    fn from_sorted(entries: Vec<(f64, Blob)>) -> Self {
-        let mut dict = IndexMap::with_capacity_and_hasher(entries.len(), Hasher::new());
-        let mut sl = SkipList::new();
-        let mut member_heap = 0;
-        for (s, m) in entries {
-            member_heap += m.heap_size();
-            sl.insert(s, m.clone());
-            dict.insert(m, s);
-        }
+    fn new(capacity: usize) -> Self {
         Big {
-            dict,
-            sl,
-            member_heap,
+            table: HashTable::with_capacity(capacity),
+            hasher: Hasher::new(),
+            sl: SkipList::with_capacity(capacity),
+            member_heap: 0,
         }
     }
 
+    fn from_sorted(entries: Vec<(f64, Blob)>) -> Self {
+        let mut big = Big::new(entries.len());
+        for (s, m) in entries {
+            let h = big.hasher.hash_one(m.as_slice());
+            big.add_new(h, m, s);
+        }
+        big
+    }
+
+    fn len(&self) -> usize {
+        self.sl.len
+    }
+
+    /// Arena index of `member`'s node.
+    #[inline]
+    fn find(&self, h: u64, member: &[u8]) -> Option<u32> {
+        let sl = &self.sl;
+        self.table.find(h, |&i| sl.member(i) == member).copied()
+    }
+
+    fn score(&self, member: &[u8]) -> Option<f64> {
+        let x = self.find(self.hasher.hash_one(member), member)?;
+        Some(self.sl.nodes[x as usize].score)
+    }
+
+    /// Link a member known to be absent, whose hash is `h`.
+    fn add_new(&mut self, h: u64, member: Blob, score: f64) {
+        self.member_heap += member.heap_size();
+        let x = self.sl.insert(score, member);
+        let Big {
+            table, hasher, sl, ..
+        } = self;
+        let sl = &*sl;
+        table.insert_unique(h, x, |&i| hasher.hash_one(sl.member(i)));
+    }
+
     fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
-        match self.dict.get_mut(member) {
-            Some(cur) => {
-                let old = *cur;
+        let h = self.hasher.hash_one(member);
+        match self.find(h, member) {
+            Some(x) => {
+                let old = self.sl.nodes[x as usize].score;
                 if old != score {
-                    *cur = score;
-                    self.sl.update_score(old, member, score);
+                    self.sl.update_score(x, score);
                 }
                 Some(old)
             }
             None => {
-                let m = Blob::new(member);
-                self.member_heap += m.heap_size();
-                self.sl.insert(score, m.clone());
-                self.dict.insert(m, score);
+                self.add_new(h, Blob::new(member), score);
+                None
+            }
+        }
+    }
+
+    fn upsert(
+        &mut self,
+        member: &[u8],
+        decide: impl FnOnce(Option<f64>) -> Option<f64>,
+    ) -> Option<f64> {
+        let h = self.hasher.hash_one(member);
+        match self.find(h, member) {
+            Some(x) => {
+                let old = self.sl.nodes[x as usize].score;
+                if let Some(new) = decide(Some(old)) {
+                    debug_assert!(!new.is_nan());
+                    if new != old {
+                        self.sl.update_score(x, new);
+                    }
+                }
+                Some(old)
+            }
+            None => {
+                if let Some(new) = decide(None) {
+                    debug_assert!(!new.is_nan());
+                    self.add_new(h, Blob::new(member), new);
+                }
                 None
             }
         }
     }
 
     fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let (m, s) = self.dict.swap_remove_entry(member)?;
+        let h = self.hasher.hash_one(member);
+        let sl = &self.sl;
+        let entry = self
+            .table
+            .find_entry(h, |&i| sl.member(i) == member)
+            .ok()?;
+        let (x, _) = entry.remove();
+        let score = self.sl.nodes[x as usize].score;
+        let m = self.sl.delete_node(x);
         self.member_heap -= m.heap_size();
-        self.sl.delete(s, member);
-        Some(s)
+        self.maybe_shrink();
+        Some(score)
     }
 
     fn remove_rank_range(&mut self, start: usize, end: usize) {
         let Big {
-            dict,
+            table,
+            hasher,
             sl,
             member_heap,
         } = self;
-        sl.delete_rank_range(start, end, |m| {
-            if let Some((k, _)) = dict.swap_remove_entry(m.as_slice()) {
-                *member_heap -= k.heap_size();
+        sl.delete_rank_range(start, end, |x, m| {
+            let h = hasher.hash_one(m.as_slice());
+            if let Ok(e) = table.find_entry(h, |&i| i == x) {
+                e.remove();
             }
+            *member_heap -= m.heap_size();
         });
+        self.maybe_shrink();
+    }
+
+    /// Give memory back after mass deletion (Redis shrinks its dict below
+    /// 10% fill): once fewer than 1/8 of the arena slots are live, compact
+    /// the arena keeping the live nodes' relative order and rebuild the
+    /// table. Amortised O(1) per removal. Order preservation keeps ZSCAN's
+    /// guarantee: a node only ever moves to a lower index, so one not yet
+    /// visited by a downward scan stays below the cursor.
+    fn maybe_shrink(&mut self) {
+        let slots = self.sl.nodes.len();
+        if slots < 1024 || self.sl.len * 8 > slots {
+            return;
+        }
+        self.sl.compact();
+        let Big {
+            table, hasher, sl, ..
+        } = self;
+        let mut t = HashTable::with_capacity(sl.len);
+        let sl = &*sl;
+        for (i, m) in sl.members.iter().enumerate().skip(1) {
+            let h = hasher.hash_one(m.as_slice());
+            t.insert_unique(h, i as u32, |&j| hasher.hash_one(sl.member(j)));
+        }
+        *table = t;
+    }
+
+    /// A uniformly random live node: a few probes into the arena (uniform
+    /// over live nodes when they hit), then a uniform rank (O(log n)) when
+    /// the arena is full of holes. A mix of uniform draws is uniform.
+    fn random(&self, rng: &mut impl Rng) -> Option<u32> {
+        let slots = self.sl.nodes.len();
+        if self.sl.len == 0 {
+            return None;
+        }
+        for _ in 0..4 {
+            let i = rng.gen_range(1..slots);
+            if self.sl.nodes.get(i).is_some_and(|n| n.height != 0) {
+                return Some(i as u32);
+            }
+        }
+        self.sl.node_at(rng.gen_range(0..self.sl.len))
+    }
+
+    /// ZSCAN over arena slots from `cursor - 1` downwards (0 = from the
+    /// top). Nodes never move up (see [`Big::maybe_shrink`]), so a member
+    /// present for the whole scan is visited.
+    fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], f64)) -> u64 {
+        let slots = self.sl.nodes.len() as u64;
+        let mut pos = if cursor == 0 || cursor > slots {
+            slots
+        } else {
+            cursor
+        };
+        let want = count.max(1);
+        // Bound the work per call when the arena has holes.
+        let mut budget = want.saturating_mul(16);
+        let mut found = 0;
+        while pos > 1 && found < want && budget > 0 {
+            pos -= 1;
+            budget -= 1;
+            if let Some(n) = self.sl.nodes.get(pos as usize) {
+                if n.height != 0 {
+                    found += 1;
+                    f(self.sl.member(pos as u32), n.score);
+                }
+            }
+        }
+        if pos <= 1 {
+            0
+        } else {
+            pos
+        }
     }
 
     fn mem_usage(&self) -> usize {
-        // Map: entries vector (hash + key + value) plus the index table
-        // (one usize and one control byte per slot).
-        let dict = self.dict.capacity() * (8 + std::mem::size_of::<Blob>() + 8 + 9);
-        dict + self.sl.mem_usage() + 2 * self.member_heap
+        self.table.allocation_size() + self.sl.mem_usage() + self.member_heap
     }
 }
 
 /// Index of the header node, also used as "no node": the header is never a
 /// forward target, and a first node's backward link is "none" as in Redis.
 const NIL: u32 = 0;
+/// "No block" in the per-height free lists of the upper-level arena.
+const NO_BLOCK: u32 = u32::MAX;
 const MAX_LEVEL: usize = 32;
 
+/// One link of levels ≥ 1.
 #[derive(Debug, Clone, Copy, Default)]
 struct Level {
     forward: u32,
@@ -545,20 +698,44 @@ struct Level {
     span: u32,
 }
 
+/// A skiplist node: 24 bytes, only what a search step reads. Members live
+/// in a parallel `Vec<Blob>` (same index) and are only read on score ties,
+/// so the array a search walks is half as large and more of it stays in
+/// cache (a profile of ZADD over 100k members is dominated by the score
+/// loads of the search).
+///
+/// Level 0 lives inline (its span is always 1 when the link exists, so it is
+/// not stored); levels 1..height live in `SkipList::upper`, contiguous from
+/// `up`. With p = 1/4 three nodes in four have no upper levels at all.
+#[repr(C)]
 #[derive(Debug, Clone)]
 struct Node {
-    member: Blob,
     score: f64,
+    /// Level-0 forward link; for a free slot, the next free slot.
+    next: u32,
+    /// Offset of levels 1..height in `SkipList::upper` (unused if height 1).
+    up: u32,
     backward: u32,
-    /// Most nodes have 1 or 2 levels (p = 1/4), which stay inline.
-    levels: SmallVec<[Level; 2]>,
+    /// Number of levels; 0 marks a free arena slot.
+    height: u8,
 }
 
-/// Redis's skiplist with spans, nodes in an arena addressed by `u32`.
+/// Redis's skiplist with spans, nodes in an arena addressed by `u32`
+/// (slot 0 is the header). Freed node slots and upper-level blocks are kept
+/// on intrusive free lists and reused, so the arena only grows with the
+/// peak size (and [`SkipList::compact`] gives memory back).
 #[derive(Debug, Clone)]
 pub(crate) struct SkipList {
     nodes: Vec<Node>,
-    free: Vec<u32>,
+    /// `members[x]` is node `x`'s member (empty for the header and free
+    /// slots).
+    members: Vec<Blob>,
+    upper: Vec<Level>,
+    /// Head of the free node-slot list (NIL = empty), linked through `next`.
+    free_node: u32,
+    /// Per block length (height - 1), head of the free upper-block list,
+    /// linked through the block's first `forward`.
+    free_up: [u32; MAX_LEVEL],
     tail: u32,
     level: usize,
     len: usize,
@@ -566,16 +743,26 @@ pub(crate) struct SkipList {
 }
 
 impl SkipList {
-    fn new() -> Self {
+    fn with_capacity(capacity: usize) -> Self {
         let header = Node {
-            member: Blob::empty(),
             score: 0.0,
+            next: NIL,
+            up: 0,
             backward: NIL,
-            levels: SmallVec::from_elem(Level::default(), MAX_LEVEL),
+            height: MAX_LEVEL as u8,
         };
+        let mut nodes = Vec::with_capacity(capacity.saturating_add(1));
+        nodes.push(header);
+        let mut members = Vec::with_capacity(capacity.saturating_add(1));
+        members.push(Blob::empty());
+        let mut upper = Vec::with_capacity(MAX_LEVEL - 1 + capacity / 3);
+        upper.resize(MAX_LEVEL - 1, Level::default());
         SkipList {
-            nodes: vec![header],
-            free: Vec::new(),
+            nodes,
+            members,
+            upper,
+            free_node: NIL,
+            free_up: [NO_BLOCK; MAX_LEVEL],
             tail: NIL,
             level: 1,
             len: 0,
@@ -584,13 +771,9 @@ impl SkipList {
     }
 
     fn mem_usage(&self) -> usize {
-        let spilled: usize = self
-            .nodes
-            .iter()
-            .filter(|n| n.levels.spilled())
-            .map(|n| n.levels.capacity() * std::mem::size_of::<Level>())
-            .sum();
-        self.nodes.capacity() * std::mem::size_of::<Node>() + self.free.capacity() * 4 + spilled
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.members.capacity() * std::mem::size_of::<Blob>()
+            + self.upper.capacity() * std::mem::size_of::<Level>()
     }
 
     /// Random level with P(level > k) = 4^-k (Redis `ZSKIPLIST_P = 0.25`),
@@ -611,114 +794,197 @@ impl SkipList {
         level
     }
 
+    /// Index in `upper` of node `x`'s link at level `i` (i ≥ 1).
     #[inline]
-    fn fwd(&self, x: u32, i: usize) -> u32 {
-        self.nodes[x as usize].levels[i].forward
+    fn up_at(&self, x: u32, i: usize) -> usize {
+        self.nodes[x as usize].up as usize + i - 1
+    }
+
+    /// Node `x`'s link at level `i` (level 0: span 1).
+    #[inline]
+    fn link(&self, x: u32, i: usize) -> Level {
+        if i == 0 {
+            Level {
+                forward: self.nodes[x as usize].next,
+                span: 1,
+            }
+        } else {
+            self.upper[self.up_at(x, i)]
+        }
     }
 
     #[inline]
-    fn span(&self, x: u32, i: usize) -> u32 {
-        self.nodes[x as usize].levels[i].span
+    fn fwd(&self, x: u32, i: usize) -> u32 {
+        self.link(x, i).forward
+    }
+
+    #[inline]
+    fn member(&self, x: u32) -> &[u8] {
+        self.members.get(x as usize).map_or(&[], |m| m.as_slice())
     }
 
     #[inline]
     fn elem(&self, x: u32) -> (&[u8], f64) {
-        let n = &self.nodes[x as usize];
-        (n.member.as_slice(), n.score)
+        (self.member(x), self.nodes[x as usize].score)
     }
 
+    /// Does node `x` sort before `(score, member)`? Scores first; the member
+    /// bytes only on a tie (scores are never NaN).
     #[inline]
     fn is_before(&self, x: u32, score: f64, member: &[u8]) -> bool {
-        let n = &self.nodes[x as usize];
-        cmp_elem(n.score, &n.member, score, member).is_lt()
+        let s = self.nodes[x as usize].score;
+        s < score || (s == score && self.member(x) < member)
     }
 
     fn next(&self, x: u32) -> u32 {
-        self.fwd(x, 0)
+        self.nodes[x as usize].next
     }
 
     fn prev(&self, x: u32) -> u32 {
         self.nodes[x as usize].backward
     }
 
-    fn alloc(&mut self, node: Node) -> u32 {
-        match self.free.pop() {
-            Some(i) => {
-                self.nodes[i as usize] = node;
-                i
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
+    /// A zeroed block of `k` upper levels.
+    fn alloc_upper(&mut self, k: usize) -> u32 {
+        let head = self.free_up[k];
+        if head != NO_BLOCK {
+            let off = head as usize;
+            self.free_up[k] = self.upper[off].forward;
+            self.upper[off..off + k].fill(Level::default());
+            head
+        } else {
+            let off = self.upper.len();
+            self.upper.resize(off + k, Level::default());
+            off as u32
         }
     }
 
+    fn alloc(&mut self, score: f64, member: Blob, height: usize) -> u32 {
+        let up = if height > 1 {
+            self.alloc_upper(height - 1)
+        } else {
+            0
+        };
+        let node = Node {
+            score,
+            next: NIL,
+            up,
+            backward: NIL,
+            height: height as u8,
+        };
+        if self.free_node != NIL {
+            let i = self.free_node;
+            self.free_node = self.nodes[i as usize].next;
+            self.nodes[i as usize] = node;
+            self.members[i as usize] = member;
+            i
+        } else {
+            self.nodes.push(node);
+            self.members.push(member);
+            (self.nodes.len() - 1) as u32
+        }
+    }
+
+    /// Return node `x` (already unlinked) to the free lists; hands back its
+    /// member.
     fn release(&mut self, x: u32) -> Blob {
+        let free_node = self.free_node;
         let n = &mut self.nodes[x as usize];
-        n.levels = SmallVec::new();
-        self.free.push(x);
-        std::mem::take(&mut n.member)
+        let h = usize::from(n.height);
+        let up = n.up;
+        n.height = 0;
+        n.next = free_node;
+        let m = std::mem::take(&mut self.members[x as usize]);
+        self.free_node = x;
+        if h > 1 {
+            self.upper[up as usize].forward = self.free_up[h - 1];
+            self.free_up[h - 1] = up;
+        }
+        m
     }
 
     /// Path of the last node before `(score, member)` at every level, with
-    /// the rank (number of elements passed) of each.
-    fn find_update(&self, score: f64, member: &[u8]) -> ([u32; MAX_LEVEL], [usize; MAX_LEVEL]) {
+    /// the rank (number of elements passed) of each. Levels ≥ 1 walk the
+    /// upper arena; level 0 only touches nodes.
+    fn find_update(&self, score: f64, member: &[u8]) -> ([u32; MAX_LEVEL], [u32; MAX_LEVEL]) {
         let mut update = [NIL; MAX_LEVEL];
-        let mut rank = [0usize; MAX_LEVEL];
+        let mut rank = [0u32; MAX_LEVEL];
         let mut x = NIL;
-        for i in (0..self.level).rev() {
-            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
+        let mut r = 0u32;
+        for i in (1..self.level).rev() {
             loop {
-                let f = self.fwd(x, i);
-                if f != NIL && self.is_before(f, score, member) {
-                    rank[i] += self.span(x, i) as usize;
-                    x = f;
+                let l = self.upper[self.up_at(x, i)];
+                if l.forward != NIL && self.is_before(l.forward, score, member) {
+                    r += l.span;
+                    x = l.forward;
                 } else {
                     break;
                 }
             }
             update[i] = x;
+            rank[i] = r;
         }
+        loop {
+            let f = self.nodes[x as usize].next;
+            if f != NIL && self.is_before(f, score, member) {
+                r += 1;
+                x = f;
+            } else {
+                break;
+            }
+        }
+        update[0] = x;
+        rank[0] = r;
         (update, rank)
     }
 
-    /// Insert an element known not to be present (`zslInsert`).
-    fn insert(&mut self, score: f64, member: Blob) {
-        let (mut update, mut rank) = self.find_update(score, &member);
-        let level = self.random_level();
-        if level > self.level {
-            for i in self.level..level {
+    /// Insert an element known not to be present (`zslInsert`). Returns its
+    /// arena index, which stays valid until the element is deleted (or the
+    /// arena compacted).
+    fn insert(&mut self, score: f64, member: Blob) -> u32 {
+        let height = self.random_level();
+        let x = self.alloc(score, member, height);
+        self.link_in(x);
+        x
+    }
+
+    /// Link the unlinked node `x` at its position for its score and member.
+    fn link_in(&mut self, x: u32) {
+        let n = &self.nodes[x as usize];
+        let h = usize::from(n.height);
+        let (mut update, mut rank) = self.find_update(n.score, self.member(x));
+        if h > self.level {
+            for i in self.level..h {
                 rank[i] = 0;
                 update[i] = NIL;
-                self.nodes[0].levels[i].span = self.len as u32;
+                let at = self.up_at(NIL, i);
+                self.upper[at].span = self.len as u32;
             }
-            self.level = level;
+            self.level = h;
         }
-        let x = self.alloc(Node {
-            member,
-            score,
-            backward: NIL,
-            levels: SmallVec::from_elem(Level::default(), level),
-        });
-        for i in 0..level {
-            let u = update[i] as usize;
-            let ul = self.nodes[u].levels[i];
-            let passed = (rank[0] - rank[i]) as u32;
-            self.nodes[x as usize].levels[i] = Level {
+        let u0 = update[0];
+        self.nodes[x as usize].next = self.nodes[u0 as usize].next;
+        self.nodes[u0 as usize].next = x;
+        for i in 1..h {
+            let ua = self.up_at(update[i], i);
+            let ul = self.upper[ua];
+            let passed = rank[0] - rank[i];
+            let xa = self.up_at(x, i);
+            self.upper[xa] = Level {
                 forward: ul.forward,
                 span: ul.span - passed,
             };
-            self.nodes[u].levels[i] = Level {
+            self.upper[ua] = Level {
                 forward: x,
                 span: passed + 1,
             };
         }
-        for (i, &u) in update.iter().enumerate().take(self.level).skip(level) {
-            self.nodes[u as usize].levels[i].span += 1;
+        for (i, &u) in update.iter().enumerate().take(self.level).skip(h.max(1)) {
+            let ua = self.up_at(u, i);
+            self.upper[ua].span += 1;
         }
-        self.nodes[x as usize].backward = update[0];
-        let f = self.fwd(x, 0);
+        self.nodes[x as usize].backward = u0;
+        let f = self.nodes[x as usize].next;
         if f != NIL {
             self.nodes[f as usize].backward = x;
         } else {
@@ -727,66 +993,60 @@ impl SkipList {
         self.len += 1;
     }
 
-    /// Unlink `x` given its update path (`zslDeleteNode`).
+    /// Unlink `x` given its update path (`zslDeleteNode`). The node keeps
+    /// its slot, height and upper block.
     fn unlink(&mut self, x: u32, update: &[u32; MAX_LEVEL]) {
-        for (i, &u) in update.iter().enumerate().take(self.level) {
-            let xl = self.nodes[x as usize].levels.get(i).copied();
-            let ul = &mut self.nodes[u as usize].levels[i];
-            match xl {
-                Some(xl) if ul.forward == x => {
-                    ul.span = ul.span + xl.span - 1;
-                    ul.forward = xl.forward;
-                }
-                _ => ul.span -= 1,
+        let xh = usize::from(self.nodes[x as usize].height);
+        let xnext = self.nodes[x as usize].next;
+        self.nodes[update[0] as usize].next = xnext;
+        for (i, &u) in update.iter().enumerate().take(self.level).skip(1) {
+            let ua = self.up_at(u, i);
+            if i < xh {
+                let xl = self.upper[self.up_at(x, i)];
+                let ul = &mut self.upper[ua];
+                ul.span = ul.span + xl.span - 1;
+                ul.forward = xl.forward;
+            } else {
+                self.upper[ua].span -= 1;
             }
         }
-        let f = self.fwd(x, 0);
         let b = self.nodes[x as usize].backward;
-        if f != NIL {
-            self.nodes[f as usize].backward = b;
+        if xnext != NIL {
+            self.nodes[xnext as usize].backward = b;
         } else {
             self.tail = b;
         }
-        while self.level > 1 && self.nodes[0].levels[self.level - 1].forward == NIL {
+        while self.level > 1 && self.fwd(NIL, self.level - 1) == NIL {
             self.level -= 1;
         }
         self.len -= 1;
     }
 
-    /// Delete `(score, member)` if present (`zslDelete`).
-    fn delete(&mut self, score: f64, member: &[u8]) -> bool {
-        let (update, _) = self.find_update(score, member);
-        let x = self.fwd(update[0], 0);
-        if x != NIL {
-            let n = &self.nodes[x as usize];
-            if n.score == score && &*n.member == member {
-                self.unlink(x, &update);
-                self.release(x);
-                return true;
-            }
-        }
-        false
+    /// Unlink and free node `x`, returning its member.
+    fn delete_node(&mut self, x: u32) -> Blob {
+        let n = &self.nodes[x as usize];
+        let (update, _) = self.find_update(n.score, self.member(x));
+        self.unlink(x, &update);
+        self.release(x)
     }
 
-    /// Change an element's score (`zslUpdateScore`): in place when the node
-    /// keeps its position, else unlink and reinsert.
-    fn update_score(&mut self, cur: f64, member: &[u8], new: f64) {
-        let (update, _) = self.find_update(cur, member);
-        let x = self.fwd(update[0], 0);
-        if x == NIL {
-            return;
-        }
-        let b = self.nodes[x as usize].backward;
-        let f = self.fwd(x, 0);
+    /// Change node `x`'s score (`zslUpdateScore`): in place when it keeps
+    /// its position (checked from its neighbours, no search), else unlink
+    /// and relink the same node (its slot, so the member table stays valid).
+    fn update_score(&mut self, x: u32, new: f64) {
+        let n = &self.nodes[x as usize];
+        let (b, f) = (n.backward, n.next);
+        let member = self.member(x);
         let prev_ok = b == NIL || self.is_before(b, new, member);
         let next_ok = f == NIL || !self.is_before(f, new, member);
         if prev_ok && next_ok {
             self.nodes[x as usize].score = new;
             return;
         }
+        let (update, _) = self.find_update(n.score, member);
         self.unlink(x, &update);
-        let m = self.release(x);
-        self.insert(new, m);
+        self.nodes[x as usize].score = new;
+        self.link_in(x);
     }
 
     /// Number of leading elements satisfying the monotone predicate.
@@ -795,14 +1055,13 @@ impl SkipList {
         let mut rank = 0usize;
         for i in (0..self.level).rev() {
             loop {
-                let f = self.fwd(x, i);
-                if f == NIL {
+                let l = self.link(x, i);
+                if l.forward == NIL {
                     break;
                 }
-                let n = &self.nodes[f as usize];
-                if pred(n.score, &n.member) {
-                    rank += self.span(x, i) as usize;
-                    x = f;
+                if pred(self.nodes[l.forward as usize].score, self.member(l.forward)) {
+                    rank += l.span as usize;
+                    x = l.forward;
                 } else {
                     break;
                 }
@@ -821,11 +1080,10 @@ impl SkipList {
         let mut traversed = 0usize;
         for i in (0..self.level).rev() {
             loop {
-                let f = self.fwd(x, i);
-                let s = self.span(x, i) as usize;
-                if f != NIL && traversed + s <= target {
-                    traversed += s;
-                    x = f;
+                let l = self.link(x, i);
+                if l.forward != NIL && traversed + l.span as usize <= target {
+                    traversed += l.span as usize;
+                    x = l.forward;
                 } else {
                     break;
                 }
@@ -838,32 +1096,82 @@ impl SkipList {
     }
 
     /// Delete 0-based ranks `start..end` (`zslDeleteRangeByRank`), handing
-    /// each removed member to `on_remove`.
-    fn delete_rank_range(&mut self, start: usize, end: usize, mut on_remove: impl FnMut(Blob)) {
+    /// each removed node's index and member to `on_remove`.
+    fn delete_rank_range(&mut self, start: usize, end: usize, mut on_remove: impl FnMut(u32, Blob)) {
         let mut update = [NIL; MAX_LEVEL];
         let mut x = NIL;
         let mut traversed = 0usize;
         for i in (0..self.level).rev() {
             loop {
-                let f = self.fwd(x, i);
-                let s = self.span(x, i) as usize;
-                if f != NIL && traversed + s <= start {
-                    traversed += s;
-                    x = f;
+                let l = self.link(x, i);
+                if l.forward != NIL && traversed + l.span as usize <= start {
+                    traversed += l.span as usize;
+                    x = l.forward;
                 } else {
                     break;
                 }
             }
             update[i] = x;
         }
-        let mut x = self.fwd(x, 0);
+        let mut x = self.next(x);
         while x != NIL && traversed < end {
-            let next = self.fwd(x, 0);
+            let next = self.next(x);
             self.unlink(x, &update);
-            on_remove(self.release(x));
+            let m = self.release(x);
+            on_remove(x, m);
             traversed += 1;
             x = next;
         }
+    }
+
+    /// Squeeze out free slots, keeping live nodes in their relative arena
+    /// order (see [`Big::maybe_shrink`]), and repack the upper levels.
+    /// Invalidates node indices: the caller rebuilds its member table.
+    fn compact(&mut self) {
+        let old_nodes = std::mem::take(&mut self.nodes);
+        let old_members = std::mem::take(&mut self.members);
+        let old_upper = std::mem::take(&mut self.upper);
+        // New index of every old slot (free slots map to NIL, never used).
+        let mut map = Vec::with_capacity(old_nodes.len());
+        let mut next_index = 0u32;
+        for n in &old_nodes {
+            if n.height == 0 {
+                map.push(NIL);
+            } else {
+                map.push(next_index);
+                next_index += 1;
+            }
+        }
+        let remap = |i: u32| map.get(i as usize).copied().unwrap_or(NIL);
+        let live = next_index as usize;
+        let mut nodes = Vec::with_capacity(live);
+        let mut members = Vec::with_capacity(live);
+        let mut upper = Vec::with_capacity(MAX_LEVEL - 1 + live / 3);
+        let pairs = old_nodes.into_iter().zip(old_members);
+        for (mut n, m) in pairs.filter(|(n, _)| n.height != 0) {
+            let h = usize::from(n.height);
+            let off = n.up as usize;
+            let new_up = upper.len() as u32;
+            if h > 1 {
+                for l in old_upper.get(off..off + h - 1).unwrap_or(&[]) {
+                    upper.push(Level {
+                        forward: remap(l.forward),
+                        span: l.span,
+                    });
+                }
+            }
+            n.up = if h > 1 { new_up } else { 0 };
+            n.next = remap(n.next);
+            n.backward = remap(n.backward);
+            nodes.push(n);
+            members.push(m);
+        }
+        self.tail = remap(self.tail);
+        self.nodes = nodes;
+        self.members = members;
+        self.upper = upper;
+        self.free_node = NIL;
+        self.free_up = [NO_BLOCK; MAX_LEVEL];
     }
 }
 
@@ -920,12 +1228,12 @@ mod tests {
             let mut x = NIL;
             let mut total = 0usize;
             loop {
-                let f = sl.fwd(x, i);
-                if f == NIL {
+                let l = sl.link(x, i);
+                if l.forward == NIL {
                     break;
                 }
-                total += sl.span(x, i) as usize;
-                x = f;
+                total += l.span as usize;
+                x = l.forward;
             }
             assert!(total <= sl.len);
             if i == 0 {
@@ -999,7 +1307,15 @@ mod tests {
                 assert_eq!(collect(&z), m.vec());
                 if let Repr::Skiplist(b) = &z.0 {
                     check_sl(&b.sl);
-                    assert_eq!(b.sl.len, b.dict.len());
+                    assert_eq!(b.sl.len, b.table.len());
+                    // Backward links mirror level 0.
+                    let mut x = b.sl.next(NIL);
+                    let mut prev = NIL;
+                    while x != NIL {
+                        assert_eq!(b.sl.prev(x), prev);
+                        prev = x;
+                        x = b.sl.next(x);
+                    }
                 }
             }
         }
@@ -1079,5 +1395,127 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 1000);
+    }
+
+    #[test]
+    fn node_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<Node>(), 24);
+    }
+
+    fn big_limits() -> ZLimits {
+        ZLimits {
+            entries: 0,
+            value: 0,
+        }
+    }
+
+    #[test]
+    fn mass_delete_compacts_and_keeps_order() {
+        let l = big_limits();
+        let mut z = ZSetValue::new();
+        for i in 0..20_000u32 {
+            z.insert(format!("m{i}").as_bytes(), f64::from(i % 97), l);
+        }
+        let before = z.mem_usage();
+        // Start a scan, then delete most members, then finish the scan:
+        // every member present throughout must be seen.
+        let mut seen = std::collections::HashSet::new();
+        let mut c = z.scan(0, 100, |m, _| {
+            seen.insert(m.to_vec());
+        });
+        for i in 0..20_000u32 {
+            if i % 50 != 0 {
+                assert!(z.remove(format!("m{i}").as_bytes()).is_some());
+            }
+        }
+        while c != 0 {
+            c = z.scan(c, 100, |m, _| {
+                seen.insert(m.to_vec());
+            });
+        }
+        for i in (0..20_000u32).step_by(50) {
+            assert!(seen.contains(format!("m{i}").as_bytes()), "missed m{i}");
+        }
+        assert!(z.mem_usage() < before / 4, "{} vs {before}", z.mem_usage());
+        assert_eq!(z.len(), 400);
+        let Repr::Skiplist(b) = &z.0 else {
+            panic!("encoding")
+        };
+        check_sl(&b.sl);
+        // Compacted once at 1/8 live (2,500 of 20,001 slots).
+        assert!(b.sl.nodes.len() <= 2600, "{}", b.sl.nodes.len());
+        for i in (0..20_000u32).step_by(50) {
+            let m = format!("m{i}");
+            assert_eq!(z.score(m.as_bytes()), Some(f64::from(i % 97)));
+        }
+        let v = collect(&z);
+        assert!(v.windows(2).all(|w| cmp_elem(w[0].1, &w[0].0, w[1].1, &w[1].0).is_lt()));
+        // Still usable after compaction.
+        z.insert(b"new", -1.0, l);
+        assert_eq!(z.rank(b"new"), Some(0));
+    }
+
+    #[test]
+    fn random_is_roughly_uniform_with_holes() {
+        let l = big_limits();
+        let mut z = ZSetValue::new();
+        for i in 0..1000u32 {
+            z.insert(format!("m{i}").as_bytes(), f64::from(i), l);
+        }
+        // Leave holes (below the compaction threshold of 1/8 live).
+        for i in 0..1000u32 {
+            if i % 5 != 0 {
+                z.remove(format!("m{i}").as_bytes());
+            }
+        }
+        let mut rng = SmallRng::seed_from_u64(3);
+        let mut counts = std::collections::HashMap::new();
+        for _ in 0..200_000 {
+            let (m, _) = z.random(&mut rng).expect("non-empty");
+            *counts.entry(m.to_vec()).or_insert(0u32) += 1;
+        }
+        assert_eq!(counts.len(), 200);
+        // Expected 1000 each; allow wide margin.
+        assert!(counts.values().all(|&c| (700..1300).contains(&c)));
+    }
+
+    #[test]
+    fn upsert_matches_insert() {
+        for l in [ZLimits::default(), big_limits()] {
+            let mut a = ZSetValue::new();
+            let mut b = ZSetValue::new();
+            let mut rng = SmallRng::seed_from_u64(5);
+            for _ in 0..5000 {
+                let m = format!("m{}", rng.gen_range(0..300)).into_bytes();
+                let s = f64::from(rng.gen_range(0..50));
+                let skip = rng.gen_bool(0.2);
+                let seen = a.upsert(&m, l, |cur| if skip { None } else { Some(cur.unwrap_or(0.0) + s) });
+                assert_eq!(seen, b.score(&m));
+                if !skip {
+                    b.insert(&m, seen.unwrap_or(0.0) + s, l);
+                }
+            }
+            assert_eq!(collect(&a), collect(&b));
+        }
+    }
+
+    #[test]
+    fn update_in_place_and_moves() {
+        let l = big_limits();
+        let mut z = ZSetValue::new();
+        for i in 0..100u32 {
+            z.insert(format!("m{i:03}").as_bytes(), f64::from(i), l);
+        }
+        // In place (stays between neighbours).
+        assert_eq!(z.insert(b"m050", 50.5, l), Some(50.0));
+        assert_eq!(z.rank(b"m050"), Some(50));
+        // Moves to the front and to the back.
+        z.insert(b"m050", -1.0, l);
+        assert_eq!(z.rank(b"m050"), Some(0));
+        z.insert(b"m050", 1000.0, l);
+        assert_eq!(z.rank(b"m050"), Some(99));
+        assert_eq!(z.pop(true).map(|(m, s)| (m.to_vec(), s)), Some((b"m050".to_vec(), 1000.0)));
+        assert_eq!(z.pop(false).map(|(m, s)| (m.to_vec(), s)), Some((b"m000".to_vec(), 0.0)));
+        assert_eq!(z.len(), 98);
     }
 }

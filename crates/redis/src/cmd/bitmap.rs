@@ -7,6 +7,7 @@
 //! order in which arguments are validated and keys looked up follows the C
 //! code, because it decides which error a client sees.
 
+use crate::notify as nt;
 use crate::args::eq;
 use crate::ctx::Ctx;
 use crate::error::{err, CmdError, CmdResult, NOT_INTEGER, SYNTAX};
@@ -152,6 +153,10 @@ fn setbit(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
             e.set_str_encoding(StrEncoding::Raw);
             db.dirty += 1;
             out.int(i64::from(old));
+            // Redis signals only a bit that changed (or a grown string).
+            if i64::from(old) != on {
+                nt::notify(ctx, nt::STRING, "setbit", key);
+            }
             return Ok(());
         }
     }
@@ -159,6 +164,7 @@ fn setbit(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let old = set_bit(&mut v, off, on == 1);
     store_bits(ctx, key, v, existed, true);
     ctx.out.int(i64::from(old));
+    nt::notify(ctx, nt::STRING, "setbit", key);
     Ok(())
 }
 
@@ -310,12 +316,16 @@ fn bitop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     }
     let n = res.len();
     let db = ctx.db(dest);
-    if n > 0 {
+    let event = if n > 0 {
         db.set_encoded(dest, Value::Str(Blob::from_vec(res)), StrEncoding::Raw);
+        Some((nt::STRING, "set"))
     } else {
-        db.remove(dest);
-    }
+        db.remove(dest).map(|_| (nt::GENERIC, "del"))
+    };
     ctx.out.int(n as i64);
+    if let Some((class, event)) = event {
+        nt::notify(ctx, class, event, dest);
+    }
     Ok(())
 }
 
@@ -513,6 +523,9 @@ fn bitfield_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], ro: bool) -> CmdResul
         }
     }
     store_bits(ctx, key, v, existed, changes > 0);
+    if changes > 0 {
+        nt::notify(ctx, nt::STRING, "setbit", key);
+    }
     Ok(())
 }
 

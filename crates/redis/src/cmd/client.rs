@@ -43,6 +43,23 @@ static CLIENT_SUBS: &[CommandSpec] = &[
             "Unblock a client blocked in a blocking command from a different connection",
             "O(log N) where N is the number of client connections",
         ),
+    // CLIENT PAUSE / UNPAUSE (H3; the waiting is in the connection loop).
+    CommandSpec::new("pause", -3, FA, (0, 0, 0), client_pause)
+        .acl(acl::CONNECTION)
+        .doc(
+            "connection",
+            "2.9.50",
+            "Stop processing commands from clients for some time",
+            "O(1)",
+        ),
+    CommandSpec::new("unpause", 2, FA, (0, 0, 0), client_unpause)
+        .acl(acl::CONNECTION)
+        .doc(
+            "connection",
+            "6.2.0",
+            "Resume processing of clients that were paused",
+            "O(N) Where N is the number of paused clients",
+        ),
     CommandSpec::new("trackinginfo", 2, F, (0, 0, 0), client_trackinginfo)
         .acl(acl::CONNECTION)
         .doc(
@@ -115,6 +132,14 @@ static CLIENT_SUBS: &[CommandSpec] = &[
             "Get the list of client connections",
             "O(N) where N is the number of client connections",
         ),
+    CommandSpec::new("tracking", -3, F, (0, 0, 0), client_tracking)
+        .acl(acl::CONNECTION)
+        .doc(
+            "connection",
+            "6.0.0",
+            "Enable or disable server assisted client side caching support",
+            "O(1). Some options may introduce additional complexity.",
+        ),
     CommandSpec::new("reply", 3, F, (0, 0, 0), client_reply)
         .acl(acl::CONNECTION)
         .doc(
@@ -150,8 +175,56 @@ fn client_id(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
 }
 
 fn client_getredir(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
-    // No client-side caching: never redirecting.
-    ctx.out.int(-1);
+    let (_, redirect, _) = crate::tracking::info(ctx.server, ctx.client);
+    ctx.out.int(redirect);
+    Ok(())
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [BCAST] [PREFIX p]... [OPTIN]
+/// [OPTOUT] [NOLOOP]: options are parsed first (syntax and REDIRECT errors
+/// come before ON/OFF is looked at), as Redis's `clientCommand`.
+fn client_tracking(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    use crate::tracking::{tflags, TrackingOptions};
+    let mut opts = TrackingOptions {
+        on: false,
+        redirect: 0,
+        flags: 0,
+        prefixes: Vec::new(),
+    };
+    let mut j = 3;
+    while let Some(&a) = argv.get(j) {
+        let more = argv.get(j + 1).copied();
+        match more {
+            Some(v) if eq(a, "redirect") => {
+                j += 1;
+                if opts.redirect != 0 {
+                    return err("ERR A client can only redirect to a single other client");
+                }
+                let id = int(v)?;
+                if id <= 0 || ctx.server.clients.get(id as u64).is_none() {
+                    return err("ERR The client ID you want redirect to does not exist");
+                }
+                opts.redirect = id as u64;
+            }
+            Some(v) if eq(a, "prefix") => {
+                j += 1;
+                opts.prefixes.push(v.to_vec());
+            }
+            _ if eq(a, "bcast") => opts.flags |= tflags::BCAST,
+            _ if eq(a, "optin") => opts.flags |= tflags::OPTIN,
+            _ if eq(a, "optout") => opts.flags |= tflags::OPTOUT,
+            _ if eq(a, "noloop") => opts.flags |= tflags::NOLOOP,
+            _ => return err(SYNTAX),
+        }
+        j += 1;
+    }
+    if eq(argv[2], "on") {
+        opts.on = true;
+    } else if !eq(argv[2], "off") {
+        return err(SYNTAX);
+    }
+    crate::tracking::set_tracking(ctx.server, ctx.client, opts).or_else(errf)?;
+    ctx.out.ok();
     Ok(())
 }
 
@@ -164,27 +237,102 @@ fn client_unblock(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
             return err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
         }
     }
-    let _id = int(argv[2])?;
-    // No client is ever blocked by this node's commands yet.
-    ctx.out.int(0);
+    let error = argv.get(3).is_some_and(|r| eq(r, "error"));
+    let id = int(argv[2])?;
+    let done = u64::try_from(id).is_ok_and(|id| crate::blocking::unblock(ctx.server, id, error));
+    ctx.out.int(i64::from(done));
+    Ok(())
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL]: the mode is checked before the
+/// timeout (milliseconds), as Redis's `clientCommand`; a stricter mode or a
+/// later end than the pause in effect wins.
+fn client_pause(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(super::server::subcommand_syntax_error(argv));
+    }
+    let mode = match argv.get(3) {
+        None => crate::blocking::PAUSE_ALL,
+        Some(m) if eq(m, "all") => crate::blocking::PAUSE_ALL,
+        Some(m) if eq(m, "write") => crate::blocking::PAUSE_WRITE,
+        Some(_) => return err("ERR CLIENT PAUSE mode must be WRITE or ALL"),
+    };
+    let ms = crate::blocking::parse_timeout_ms(argv[2])?;
+    let until = if ms > 0 {
+        ferrocache_engine::clock::now_ms().saturating_add(ms)
+    } else {
+        0
+    };
+    ctx.server.blocking.pause(mode, until);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_unpause(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
+    ctx.server.blocking.unpause();
+    ctx.out.ok();
     Ok(())
 }
 
 fn client_trackinginfo(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
+    use crate::tracking::tflags;
+    let (f, redirect, prefixes) = crate::tracking::info(ctx.server, ctx.client);
+    // Redis's flag names, in its order.
+    let mut names: Vec<&str> = Vec::new();
+    if f & tflags::ON == 0 {
+        names.push("off");
+    } else {
+        names.push("on");
+        if f & tflags::BCAST != 0 {
+            names.push("bcast");
+        }
+        if f & tflags::OPTIN != 0 {
+            names.push("optin");
+            if f & tflags::CACHING != 0 {
+                names.push("caching-yes");
+            }
+        }
+        if f & tflags::OPTOUT != 0 {
+            names.push("optout");
+            if f & tflags::CACHING != 0 {
+                names.push("caching-no");
+            }
+        }
+        if f & tflags::NOLOOP != 0 {
+            names.push("noloop");
+        }
+        if f & tflags::BROKEN_REDIR != 0 {
+            names.push("broken_redirect");
+        }
+    }
     ctx.out.map(3);
     ctx.out.bulk(b"flags");
-    ctx.out.set(1);
-    ctx.out.bulk(b"off");
+    ctx.out.set(names.len());
+    for n in names {
+        ctx.out.bulk(n.as_bytes());
+    }
     ctx.out.bulk(b"redirect");
-    ctx.out.int(-1);
+    ctx.out.int(redirect);
     ctx.out.bulk(b"prefixes");
-    ctx.out.array(0);
+    ctx.out.array(prefixes.len());
+    for p in &prefixes {
+        ctx.out.bulk(p);
+    }
     Ok(())
 }
 
-/// Tracking is never on, and Redis checks that before the argument.
-fn client_caching(_ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
-    err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled")
+/// CLIENT CACHING YES|NO: Redis checks tracking mode before the argument.
+fn client_caching(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    let yes = if eq(argv[2], "yes") {
+        Some(true)
+    } else if eq(argv[2], "no") {
+        Some(false)
+    } else {
+        None
+    };
+    crate::tracking::set_caching(ctx.server, ctx.client, yes).or_else(err)?;
+    ctx.out.ok();
+    Ok(())
 }
 
 /// Bytes of the running command's arguments (CLIENT LIST `argv-mem`).

@@ -73,6 +73,8 @@ fn config_set(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     ctx.server
         .config
         .apply_tunables(&ctx.server.keyspace.tunables);
+    // notify-keyspace-events / tracking-table-max-keys may have changed.
+    crate::notify::refresh(ctx.server);
     ctx.out.ok();
     Ok(())
 }

@@ -865,7 +865,6 @@ fn pqsort_rec<T>(
             insertion_sort(v, base, n, cmp);
             return;
         }
-        let mut swapped = false;
         let mut pm = base + n / 2;
         if n > 7 {
             let mut pl = base;
@@ -888,7 +887,6 @@ fn pqsort_rec<T>(
                     break;
                 }
                 if c == 0 {
-                    swapped = true;
                     v.swap(pa, pb);
                     pa += 1;
                 }
@@ -900,7 +898,6 @@ fn pqsort_rec<T>(
                     break;
                 }
                 if c == 0 {
-                    swapped = true;
                     v.swap(pc, pd);
                     pd -= 1;
                 }
@@ -910,14 +907,13 @@ fn pqsort_rec<T>(
                 break;
             }
             v.swap(pb, pc);
-            swapped = true;
             pb += 1;
             pc -= 1;
         }
-        if !swapped {
-            insertion_sort(v, base, n, cmp);
-            return;
-        }
+        // Redis's pqsort.c has no "no swaps: switch to insertion sort" step
+        // (NetBSD's qsort has): ties then land as its partitioning leaves
+        // them (found by the differential test, GEORADIUS .. COUNT 2 over
+        // three members at one point).
         let pn = base + n;
         let k = (pa - base).min(pb - pa);
         for i in 0..k {

@@ -9,6 +9,7 @@
 //!
 //! The SCAN cursor/option parsing used by HSCAN and SSCAN lives here too.
 
+use crate::notify as nt;
 use crate::args::{eq, int};
 use crate::ctx::Ctx;
 use crate::error::{err, errf, CmdError, CmdResult, OVERFLOW, SYNTAX};
@@ -345,12 +346,14 @@ fn set_pairs(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], name: &str) -> Result<i64, C
 fn hset(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let n = set_pairs(ctx, argv, "hset")?;
     ctx.out.int(n);
+    nt::notify(ctx, nt::HASH, "hset", argv[1]);
     Ok(())
 }
 
 fn hmset(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     set_pairs(ctx, argv, "hmset")?;
     ctx.out.ok();
+    nt::notify(ctx, nt::HASH, "hset", argv[1]);
     Ok(())
 }
 
@@ -368,6 +371,9 @@ fn hsetnx(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         }
     })?;
     ctx.out.int(i64::from(added));
+    if added {
+        nt::notify(ctx, nt::HASH, "hset", key);
+    }
     Ok(())
 }
 
@@ -422,6 +428,12 @@ fn hdel(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         db.remove(key);
     }
     ctx.out.int(deleted);
+    if deleted > 0 {
+        nt::notify(ctx, nt::HASH, "hdel", key);
+        if empty {
+            nt::notify(ctx, nt::GENERIC, "del", key);
+        }
+    }
     Ok(())
 }
 
@@ -503,6 +515,7 @@ fn hincrby(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         Ok(n)
     })?;
     ctx.out.int(n);
+    nt::notify(ctx, nt::HASH, "hincrby", key);
     Ok(())
 }
 
@@ -529,6 +542,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         Ok(s)
     })?;
     ctx.out.bulk(s.as_bytes());
+    nt::notify(ctx, nt::HASH, "hincrbyfloat", key);
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 //! over broken sparse data is `INVALIDOBJ Corrupted HLL object detected`
 //! (partial updates made before the corruption was met stay, as in Redis).
 
+use crate::notify as nt;
 use crate::ctx::Ctx;
 use crate::error::{err, errf, CmdError, CmdResult};
 use crate::spec::{acl, flags::*, CommandSpec};
@@ -86,6 +87,7 @@ fn pfadd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         hll::invalidate_cache(&mut v);
         db.set_encoded(key, Value::Str(Blob::from_vec(v)), StrEncoding::Raw);
         out.int(1);
+        nt::notify(ctx, nt::STRING, "pfadd", key);
         return Ok(());
     };
     as_hll_mut(&mut e.value)?;
@@ -129,6 +131,9 @@ fn pfadd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     db.dirty += updated;
     result?;
     out.int(i64::from(updated > 0));
+    if updated > 0 {
+        nt::notify(ctx, nt::STRING, "pfadd", key);
+    }
     Ok(())
 }
 
@@ -222,6 +227,7 @@ fn pfmerge(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     }
     result?;
     ctx.out.ok();
+    nt::notify(ctx, nt::STRING, "pfadd", dest);
     Ok(())
 }
 

@@ -224,8 +224,8 @@ fn section_clients(s: &mut String, server: &Server) {
     field!(s, "maxclients", "{}", cfg_num(server, "maxclients", 10000));
     field!(s, "client_recent_max_input_buffer", "{max_in}");
     field!(s, "client_recent_max_output_buffer", "{max_out}");
-    field!(s, "blocked_clients", "0");
-    field!(s, "tracking_clients", "0");
+    field!(s, "blocked_clients", "{}", server.blocking.blocked_clients());
+    field!(s, "tracking_clients", "{}", server.tracking.stats().0);
     field!(s, "clients_in_timeout_table", "0");
 }
 
@@ -318,49 +318,8 @@ fn section_memory(s: &mut String, server: &Server) {
 }
 
 fn section_persistence(s: &mut String, ctx: &mut Ctx<'_, '_>) {
-    let mut dirty = 0u64;
-    for (_, shard) in ctx.ks.shards() {
-        for db in &shard.dbs {
-            dirty += db.dirty;
-        }
-    }
-    let started = ctx.server.stat_reset_time.load(Ordering::Relaxed);
-    let aof = ctx
-        .server
-        .config
-        .get("appendonly")
-        .is_some_and(|v| v.eq_ignore_ascii_case("yes"));
-    s.push_str("# Persistence\r\n");
-    field!(s, "loading", "0");
-    field!(s, "async_loading", "0");
-    field!(s, "current_cow_peak", "0");
-    field!(s, "current_cow_size", "0");
-    field!(s, "current_cow_size_age", "0");
-    field!(s, "current_fork_perc", "0.00");
-    field!(s, "current_save_keys_processed", "0");
-    field!(s, "current_save_keys_total", "0");
-    field!(s, "rdb_changes_since_last_save", "{dirty}");
-    field!(s, "rdb_bgsave_in_progress", "0");
-    field!(s, "rdb_last_save_time", "{started}");
-    field!(s, "rdb_last_bgsave_status", "ok");
-    field!(s, "rdb_last_bgsave_time_sec", "-1");
-    field!(s, "rdb_current_bgsave_time_sec", "-1");
-    field!(s, "rdb_saves", "0");
-    field!(s, "rdb_last_cow_size", "0");
-    field!(s, "rdb_last_load_keys_expired", "0");
-    field!(s, "rdb_last_load_keys_loaded", "0");
-    field!(s, "aof_enabled", "{}", u8::from(aof));
-    field!(s, "aof_rewrite_in_progress", "0");
-    field!(s, "aof_rewrite_scheduled", "0");
-    field!(s, "aof_last_rewrite_time_sec", "-1");
-    field!(s, "aof_current_rewrite_time_sec", "-1");
-    field!(s, "aof_last_bgrewrite_status", "ok");
-    field!(s, "aof_rewrites", "0");
-    field!(s, "aof_rewrites_consecutive_failures", "0");
-    field!(s, "aof_last_write_status", "ok");
-    field!(s, "aof_last_cow_size", "0");
-    field!(s, "module_fork_in_progress", "0");
-    field!(s, "module_fork_last_cow_size", "0");
+    // Real figures from the persistence module (cmd/persist.rs).
+    crate::cmd::persist::info_section(s, ctx);
 }
 
 fn section_stats(s: &mut String, ctx: &mut Ctx<'_, '_>) {
@@ -427,9 +386,10 @@ fn section_stats(s: &mut String, ctx: &mut Ctx<'_, '_>) {
     field!(s, "active_defrag_key_misses", "0");
     field!(s, "total_active_defrag_time", "0");
     field!(s, "current_active_defrag_time", "0");
-    field!(s, "tracking_total_keys", "0");
-    field!(s, "tracking_total_items", "0");
-    field!(s, "tracking_total_prefixes", "0");
+    let (_, tkeys, titems, tprefixes) = server.tracking.stats();
+    field!(s, "tracking_total_keys", "{tkeys}");
+    field!(s, "tracking_total_items", "{titems}");
+    field!(s, "tracking_total_prefixes", "{tprefixes}");
     field!(
         s,
         "unexpected_error_replies",

@@ -5,6 +5,7 @@
 //! Commands that look at the whole database carry the `GLOBAL` flag, so the
 //! dispatcher holds every shard and they see one consistent keyspace.
 
+use crate::notify as nt;
 use crate::args::{eq, int};
 use crate::ctx::Ctx;
 use crate::error::{err, err_arg, CmdError, CmdResult, NOT_INTEGER, NO_SUCH_KEY, SYNTAX};
@@ -155,6 +156,7 @@ fn del(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         db.expire_if_needed(k);
         if db.remove(k).is_some() {
             n += 1;
+            nt::notify(ctx, nt::GENERIC, "del", k);
         }
     }
     ctx.out.int(n);
@@ -270,12 +272,15 @@ fn expire_generic(
             return Ok(());
         }
     }
-    if when <= now {
+    let event = if when <= now {
         db.remove(key);
+        "del"
     } else {
         db.set_expire(key, when as u64);
-    }
+        "expire"
+    };
     out.int(1);
+    nt::notify(ctx, nt::GENERIC, event, key);
     Ok(())
 }
 
@@ -335,6 +340,9 @@ fn persist(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
     let done = db.contains(argv[1]) && db.persist(argv[1]);
     out.int(i64::from(done));
+    if done {
+        nt::notify(ctx, nt::GENERIC, "persist", argv[1]);
+    }
     Ok(())
 }
 
@@ -533,6 +541,8 @@ fn rename_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], nx: bool) -> CmdResult 
     } else {
         ctx.out.ok();
     }
+    nt::notify(ctx, nt::GENERIC, "rename_from", src);
+    nt::notify(ctx, nt::GENERIC, "rename_to", dst);
     Ok(())
 }
 
@@ -593,11 +603,14 @@ fn copy(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
+    // Redis deletes the old value and adds the copy (a `new` key event).
+    ddb.remove(newkey);
     ddb.set_encoded(newkey, value, how);
     if let Some(at) = at {
         ddb.set_expire(newkey, at);
     }
     ctx.out.int(1);
+    nt::notify_db(ctx, dst_db, nt::GENERIC, "copy_to", newkey);
     Ok(())
 }
 
@@ -622,6 +635,8 @@ fn move_cmd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         ctx.ks.db(dst_db, key).insert_entry(key, entry, at);
     }
     ctx.out.int(1);
+    nt::notify_db(ctx, src_db, nt::GENERIC, "move_from", key);
+    nt::notify_db(ctx, dst_db, nt::GENERIC, "move_to", key);
     Ok(())
 }
 
@@ -681,6 +696,7 @@ fn flushdb(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         d.clear();
     }
     ctx.out.ok();
+    crate::tracking::invalidate_all(ctx.server, Some((ctx.client.id, &mut *ctx.out)));
     Ok(())
 }
 
@@ -692,6 +708,7 @@ fn flushall(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         }
     }
     ctx.out.ok();
+    crate::tracking::invalidate_all(ctx.server, Some((ctx.client.id, &mut *ctx.out)));
     Ok(())
 }
 
@@ -1145,12 +1162,15 @@ fn sort_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], readonly: bool) -> CmdRes
             }
             let db = ctx.db(dst);
             if out.is_empty() {
-                db.remove(dst);
+                if db.remove(dst).is_some() {
+                    nt::notify(ctx, nt::GENERIC, "del", dst);
+                }
             } else {
                 db.set(
                     dst,
                     Value::List(ferrocache_engine::types::list::ListValue::from_items(out)),
                 );
+                nt::notify(ctx, nt::LIST, "sortstore", dst);
             }
             ctx.out.int(outputlen as i64);
         }

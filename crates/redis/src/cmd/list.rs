@@ -8,6 +8,7 @@
 //! Every push goes through [`push`], the single place a list grows, so that
 //! blocked clients (BLPOP, BLMOVE, BLMPOP) can be woken from there.
 
+use crate::notify as nt;
 use crate::ctx::Ctx;
 use crate::error::{err, errf, CmdError, CmdResult, INDEX_OUT_OF_RANGE, NO_SUCH_KEY, SYNTAX};
 use crate::spec::{acl, flags::*, numkeys_at, CommandSpec};
@@ -71,6 +72,23 @@ pub static COMMANDS: &[CommandSpec] = &[
         .keys_fn(lmpop_keys)
         .acl(acl::LIST)
         .doc("list", "7.0.0", "Pop elements from a list", "O(N+M) where N is the number of provided keys and M is the number of elements returned."),
+    // Blocking variants (H3; waiting and waking in `crate::blocking`).
+    CommandSpec::new("blpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 1), blpop)
+        .acl(acl::LIST)
+        .doc("list", "2.0.0", "Remove and get the first element in a list, or block until one is available", "O(N) where N is the number of provided keys."),
+    CommandSpec::new("brpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 1), brpop)
+        .acl(acl::LIST)
+        .doc("list", "2.0.0", "Remove and get the last element in a list, or block until one is available", "O(N) where N is the number of provided keys."),
+    CommandSpec::new("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 1), blmove)
+        .acl(acl::LIST)
+        .doc("list", "6.2.0", "Pop an element from a list, push it to another list and return it; or block until one is available", "O(1)"),
+    CommandSpec::new("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 1), brpoplpush)
+        .acl(acl::LIST)
+        .doc("list", "2.2.0", "Pop an element from a list, push it to another list and return it; or block until one is available", "O(1)"),
+    CommandSpec::new("blmpop", -5, WRITE | BLOCKING, (0, 0, 0), blmpop)
+        .keys_fn(blmpop_keys)
+        .acl(acl::LIST)
+        .doc("list", "7.0.0", "Pop elements from a list, or block until one is available", "O(N+M) where N is the number of provided keys and M is the number of elements returned."),
 ];
 
 // ---------------------------------------------------------------------------
@@ -119,6 +137,7 @@ where
             }
             let len = l.len();
             db.dirty += 1;
+            notify_push(ctx, key, end);
             Ok(len)
         }
         None if only_existing => Ok(0),
@@ -130,9 +149,25 @@ where
             let len = l.len();
             if len > 0 {
                 db.set(key, Value::List(l));
+                notify_push(ctx, key, end);
             }
             Ok(len)
         }
+    }
+}
+
+/// The keyspace event of a push (one per command, as Redis).
+fn notify_push(ctx: &mut Ctx<'_, '_>, key: &[u8], end: End) {
+    let ev = if matches!(end, End::Head) { "lpush" } else { "rpush" };
+    nt::notify(ctx, nt::LIST, ev, key);
+}
+
+/// The keyspace events of a pop: `lpop`/`rpop`, then `del` if the list went.
+fn notify_pop(ctx: &mut Ctx<'_, '_>, key: &[u8], end: End, deleted: bool) {
+    let ev = if matches!(end, End::Head) { "lpop" } else { "rpop" };
+    nt::notify(ctx, nt::LIST, ev, key);
+    if deleted {
+        nt::notify(ctx, nt::GENERIC, "del", key);
     }
 }
 
@@ -292,6 +327,7 @@ fn pop_cmd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], end: End, name: &str) -> CmdRe
     }
     let empty = l.is_empty();
     finish_write(db, key, empty);
+    notify_pop(ctx, key, end, empty);
     Ok(())
 }
 
@@ -454,6 +490,7 @@ fn lset(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     }
     db.dirty += 1;
     out.ok();
+    nt::notify(ctx, nt::LIST, "lset", key);
     Ok(())
 }
 
@@ -481,6 +518,7 @@ fn linsert(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let len = l.len();
     db.dirty += 1;
     out.int(len as i64);
+    nt::notify(ctx, nt::LIST, "linsert", key);
     Ok(())
 }
 
@@ -500,6 +538,12 @@ fn lrem(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         finish_write(db, key, empty);
     }
     out.int(removed as i64);
+    if removed > 0 {
+        nt::notify(ctx, nt::LIST, "lrem", key);
+        if empty {
+            nt::notify(ctx, nt::GENERIC, "del", key);
+        }
+    }
     Ok(())
 }
 
@@ -513,18 +557,24 @@ fn ltrim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let len = l.len();
-    match resolve_range(start, end, len) {
+    let deleted = match resolve_range(start, end, len) {
         Some((s, e)) => {
             if s > 0 || e + 1 < len {
                 l.retain_range(s, e + 1);
                 db.dirty += 1;
             }
+            false
         }
         None => {
             db.remove(key);
+            true
         }
-    }
+    };
     out.ok();
+    nt::notify(ctx, nt::LIST, "ltrim", key);
+    if deleted {
+        nt::notify(ctx, nt::GENERIC, "del", key);
+    }
     Ok(())
 }
 
@@ -559,6 +609,7 @@ fn lmove_generic(ctx: &mut Ctx<'_, '_>, src: &[u8], dst: &[u8], from: End, to: E
     // Cloning costs an allocation only for elements longer than 22 bytes.
     push(ctx, dst, to, std::iter::once(v.clone()), false)?;
     ctx.out.bulk(&v);
+    notify_pop(ctx, src, from, empty && src != dst);
     Ok(())
 }
 
@@ -575,6 +626,36 @@ fn rpoplpush(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pops from the first
 /// non-empty list; replies `[key, [elements]]` or a null array.
 fn lmpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    let (where_idx, end, count) = lmpop_parse(argv)?;
+    for &key in &argv[2..where_idx] {
+        let (db, out) = ctx.db_out(key);
+        let Some(l) = list_mut(db, key)? else {
+            continue;
+        };
+        if l.is_empty() {
+            continue;
+        }
+        let n = count.min(l.len());
+        out.array(2);
+        out.bulk(key);
+        out.array(n);
+        for _ in 0..n {
+            if let Some(v) = l.pop(end) {
+                out.bulk(&v);
+            }
+        }
+        let empty = l.is_empty();
+        finish_write(db, key, empty);
+        notify_pop(ctx, key, end, empty);
+        return Ok(());
+    }
+    ctx.out.null_array();
+    Ok(())
+}
+
+/// LMPOP's arguments: (index of LEFT|RIGHT, end, count), in Redis's order
+/// of checks.
+fn lmpop_parse(argv: &[&[u8]]) -> Result<(usize, End, usize), CmdError> {
     let numkeys = int_at_least(argv[1], 1, "ERR numkeys should be greater than 0")?;
     // numkeys >= 1 fits usize; a huge value simply points past argv.
     let where_idx = usize::try_from(numkeys)
@@ -597,29 +678,135 @@ fn lmpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         j += 1;
     }
     let count = usize::try_from(count.max(1)).unwrap_or(usize::MAX);
-    for &key in &argv[2..where_idx] {
+    Ok((where_idx, end, count))
+}
+
+// ---------------------------------------------------------------------------
+// Blocking pops (H3)
+// ---------------------------------------------------------------------------
+
+/// BLMPOP's keys: LMPOP's, one argument later.
+fn blmpop_keys(argv: &[&[u8]]) -> Vec<usize> {
+    match argv.get(1..) {
+        Some(rest) => lmpop_keys(rest).into_iter().map(|i| i + 1).collect(),
+        None => Vec::new(),
+    }
+}
+
+fn blpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    bpop(ctx, argv, End::Head)
+}
+
+fn brpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    bpop(ctx, argv, End::Tail)
+}
+
+/// BLPOP/BRPOP key [key ...] timeout: pop from the first non-empty list
+/// (`[key, element]`), else block on all of them (Redis's
+/// `blockingPopGenericCommand`: timeout parsed first, a wrong-typed key
+/// before any non-empty one is an error, a null array when blocking is
+/// denied (MULTI, scripts)).
+fn bpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], end: End) -> CmdResult {
+    let last = argv.len() - 1;
+    let timeout = crate::blocking::parse_timeout_secs(argv[last])?;
+    let keys = &argv[1..last];
+    for &key in keys {
         let (db, out) = ctx.db_out(key);
         let Some(l) = list_mut(db, key)? else {
             continue;
         };
-        if l.is_empty() {
+        let Some(v) = l.pop(end) else {
             continue;
-        }
-        let n = count.min(l.len());
+        };
         out.array(2);
         out.bulk(key);
-        out.array(n);
-        for _ in 0..n {
-            if let Some(v) = l.pop(end) {
-                out.bulk(&v);
-            }
-        }
+        out.bulk(&v);
         let empty = l.is_empty();
         finish_write(db, key, empty);
+        notify_pop(ctx, key, end, empty);
         return Ok(());
     }
-    ctx.out.null_array();
-    Ok(())
+    if ctx.client.deny_blocking {
+        ctx.out.null_array();
+        return Ok(());
+    }
+    // Served later as `BLPOP <key> 0` with blocking denied.
+    let serve = keys
+        .iter()
+        .map(|k| (Blob::new(k), crate::blocking::argv_of(&[argv[0], k, b"0"])))
+        .collect();
+    crate::blocking::block(ctx, crate::blocking::Kind::List, timeout, serve)
+}
+
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout.
+fn blmove(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    let from = parse_end(argv[3])?;
+    let to = parse_end(argv[4])?;
+    blmove_generic(ctx, argv, from, to, argv[5])
+}
+
+/// BRPOPLPUSH source destination timeout.
+fn brpoplpush(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    blmove_generic(ctx, argv, End::Tail, End::Head, argv[3])
+}
+
+/// Redis's `blmoveGenericCommand`: timeout, then the source's type; a
+/// non-empty source moves at once, a missing one blocks (on the source
+/// only) or, with blocking denied, answers a null *bulk*. The waiter is
+/// served by re-running this very command with blocking denied, so a
+/// destination of the wrong type then answers WRONGTYPE, as in Redis.
+fn blmove_generic(
+    ctx: &mut Ctx<'_, '_>,
+    argv: &[&[u8]],
+    from: End,
+    to: End,
+    timeout_arg: &[u8],
+) -> CmdResult {
+    let timeout = crate::blocking::parse_timeout_secs(timeout_arg)?;
+    let (src, dst) = (argv[1], argv[2]);
+    if list_mut(ctx.db(src), src)?.is_some_and(|l| !l.is_empty()) {
+        return lmove_generic(ctx, src, dst, from, to);
+    }
+    if ctx.client.deny_blocking {
+        ctx.out.null();
+        return Ok(());
+    }
+    let serve = vec![(Blob::new(src), crate::blocking::argv_of(argv))];
+    crate::blocking::block(ctx, crate::blocking::Kind::List, timeout, serve)
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]: LMPOP's
+/// argument checks come first, then the timeout (Redis's order).
+fn blmpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    let shifted = &argv[1..];
+    let (where_idx, _, _) = lmpop_parse(shifted)?;
+    let timeout = crate::blocking::parse_timeout_secs(argv[1])?;
+    let mark = ctx.out.len();
+    lmpop(ctx, shifted)?;
+    if ctx.client.deny_blocking || ctx.out.as_bytes().get(mark..) != Some(null_array(ctx)) {
+        return Ok(());
+    }
+    ctx.out.truncate(mark);
+    // Served later as `BLMPOP 0 1 <key> <where> [COUNT n]`.
+    let tail = &shifted[where_idx..];
+    let serve = shifted[2..where_idx]
+        .iter()
+        .map(|k| {
+            let mut a = crate::blocking::argv_of(&[argv[0], b"0", b"1", k]);
+            a.extend(tail.iter().map(|t| t.to_vec()));
+            (Blob::new(k), a)
+        })
+        .collect();
+    crate::blocking::block(ctx, crate::blocking::Kind::List, timeout, serve)
+}
+
+/// The bytes of a null array in the client's protocol.
+fn null_array(ctx: &Ctx<'_, '_>) -> &'static [u8] {
+    if ctx.out.is_resp3() {
+        b"_\r\n"
+    } else {
+        b"*-1\r\n"
+    }
 }
 
 #[cfg(test)]

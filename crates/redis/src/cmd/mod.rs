@@ -9,13 +9,16 @@ pub mod command;
 pub mod command_meta;
 pub mod config;
 pub mod connection;
+pub mod function;
 pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod info;
 pub mod keys;
 pub mod list;
+pub mod persist;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod stream;
@@ -43,4 +46,7 @@ pub const ALL: &[&[CommandSpec]] = &[
     stream::COMMANDS,
     transaction::COMMANDS,
     pubsub::COMMANDS,
+    persist::COMMANDS,
+    scripting::COMMANDS,
+    function::COMMANDS,
 ];

@@ -164,6 +164,10 @@ pub struct Subscriptions {
     channels: BTreeSet<Vec<u8>>,
     patterns: BTreeSet<Vec<u8>>,
     shard: BTreeSet<Vec<u8>>,
+    /// `patterns` in subscription order: Redis 7.0 keeps a client's
+    /// patterns in a list, so PUNSUBSCRIBE without arguments answers in that
+    /// order (unlike channels, which live in a randomly seeded dict).
+    pattern_order: Vec<Vec<u8>>,
 }
 
 impl Subscriptions {
@@ -386,6 +390,9 @@ fn do_subscribe(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], kind: Kind) -> CmdResult 
         for name in &argv[1..] {
             if ctx.client.pubsub.set_mut(kind).insert(name.to_vec()) {
                 reg.add(kind, name, &shared);
+                if kind == Kind::Pattern {
+                    ctx.client.pubsub.pattern_order.push(name.to_vec());
+                }
             }
             let count = ctx.client.pubsub.count(kind);
             confirm(ctx.out, kind.sub_name(), Some(name), count);
@@ -408,7 +415,12 @@ fn do_unsubscribe(
     {
         let mut reg = server.pubsub.inner.write();
         if names.is_empty() {
-            let all = std::mem::take(client.pubsub.set_mut(kind));
+            let set = std::mem::take(client.pubsub.set_mut(kind));
+            let all: Vec<Vec<u8>> = if kind == Kind::Pattern {
+                std::mem::take(&mut client.pubsub.pattern_order)
+            } else {
+                set.into_iter().collect()
+            };
             if all.is_empty() {
                 if let Some(o) = out.as_deref_mut() {
                     confirm(o, kind.unsub_name(), None, client.pubsub.count(kind));
@@ -428,6 +440,9 @@ fn do_unsubscribe(
             for name in names {
                 if client.pubsub.set_mut(kind).remove(*name) {
                     reg.remove(kind, name, id);
+                    if kind == Kind::Pattern {
+                        client.pubsub.pattern_order.retain(|p| p.as_slice() != *name);
+                    }
                 }
                 if let Some(o) = out.as_deref_mut() {
                     confirm(o, kind.unsub_name(), Some(name), client.pubsub.count(kind));

@@ -546,8 +546,8 @@ fn time(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Nothing is persisted by
-/// this node yet, so SAVE/NOSAVE only validate; on success the client gets
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Saves the snapshot as
+/// Redis does (see `persist::shutdown_save`); on success the client gets
 /// no reply (the connection closes), as with Redis.
 fn shutdown(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (mut save, mut nosave, mut abort, mut other) = (false, false, false, false);
@@ -571,6 +571,12 @@ fn shutdown(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         return err("ERR No shutdown in progress.");
     }
     let _ = other;
+    // Persistence (cmd/persist.rs): save unless NOSAVE when save points
+    // exist or SAVE is given; a failed save aborts unless FORCE.
+    let force = argv[1..].iter().any(|a| eq(a, "force"));
+    if !crate::cmd::persist::shutdown_save(ctx, save, nosave) && !force {
+        return err("ERR Errors trying to SHUTDOWN. Check logs.");
+    }
     ctx.server.request_shutdown();
     ctx.client.close_after_reply = true;
     Ok(())
@@ -1100,6 +1106,10 @@ fn debug(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
             .store(on, Ordering::Relaxed);
         ctx.out.ok();
         return Ok(());
+    }
+    if eq(sub, "reload") {
+        // Persistence (cmd/persist.rs): save, flush, load back.
+        return crate::cmd::persist::debug_reload(ctx);
     }
     if eq(sub, "object") && argv.len() == 3 {
         let key = argv[2];

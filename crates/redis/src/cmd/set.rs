@@ -12,6 +12,7 @@
 //! one by one to a fresh set, exactly as Redis does, so they get the encoding
 //! Redis would give them (intset when all members are integers).
 
+use crate::notify as nt;
 use crate::args::{eq, int};
 use crate::cmd::hash::{
     distinct_indices, parse_cursor, parse_rand_count, parse_scan_opts, scan_reply,
@@ -206,15 +207,19 @@ fn lookup_sets(ctx: &mut Ctx<'_, '_>, keys: &[&[u8]]) -> Result<Vec<Option<usize
 
 /// Store `result` at `dst` (replacing it, TTL cleared) or delete `dst` when
 /// the result is empty; reply with the cardinality.
-fn store_result(ctx: &mut Ctx<'_, '_>, dst: &[u8], result: SetValue) {
+fn store_result(ctx: &mut Ctx<'_, '_>, dst: &[u8], result: SetValue, event: &str) {
     let n = result.len();
     let db = ctx.db(dst);
-    if n > 0 {
+    let event = if n > 0 {
         db.set(dst, Value::Set(result));
+        Some((nt::SET, event))
     } else {
-        db.remove(dst);
-    }
+        db.remove(dst).map(|_| (nt::GENERIC, "del"))
+    };
     ctx.out.int(n as i64);
+    if let Some((class, event)) = event {
+        nt::notify(ctx, class, event, dst);
+    }
 }
 
 /// Reply with every member of `s` as a set (`~` in RESP3).
@@ -254,6 +259,9 @@ fn sadd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         }
     };
     ctx.out.int(added as i64);
+    if added > 0 {
+        nt::notify(ctx, nt::SET, "sadd", key);
+    }
     Ok(())
 }
 
@@ -285,6 +293,12 @@ fn srem(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         db.remove(key);
     }
     ctx.out.int(removed);
+    if removed > 0 {
+        nt::notify(ctx, nt::SET, "srem", key);
+        if empty {
+            nt::notify(ctx, nt::GENERIC, "del", key);
+        }
+    }
     Ok(())
 }
 
@@ -353,9 +367,16 @@ fn spop_one(ctx: &mut Ctx<'_, '_>, key: &[u8]) -> CmdResult {
     if empty {
         db.remove(key);
     }
+    let done = popped.is_some();
     match popped {
         Some(m) => ctx.out.bulk(&m),
         None => ctx.out.null(),
+    }
+    if done {
+        nt::notify(ctx, nt::SET, "spop", key);
+        if empty {
+            nt::notify(ctx, nt::GENERIC, "del", key);
+        }
     }
     Ok(())
 }
@@ -386,6 +407,8 @@ fn spop_count(ctx: &mut Ctx<'_, '_>, key: &[u8], count_arg: &[u8]) -> CmdResult 
     if count >= size {
         reply_members(out, s);
         db.remove(key);
+        nt::notify(ctx, nt::SET, "spop", key);
+        nt::notify(ctx, nt::GENERIC, "del", key);
         return Ok(());
     }
     let mut rng = rand::thread_rng();
@@ -413,6 +436,7 @@ fn spop_count(ctx: &mut Ctx<'_, '_>, key: &[u8], count_arg: &[u8]) -> CmdResult 
         *s = survivors;
     }
     db.dirty += 1;
+    nt::notify(ctx, nt::SET, "spop", key);
     Ok(())
 }
 
@@ -522,17 +546,26 @@ fn smove(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     if empty {
         db.remove(src);
     }
+    nt::notify(ctx, nt::SET, "srem", src);
+    if empty {
+        nt::notify(ctx, nt::GENERIC, "del", src);
+    }
     let db = ctx.db(dst);
-    match db.get_mut(dst).map(|e| &mut e.value) {
+    let added = match db.get_mut(dst).map(|e| &mut e.value) {
         Some(Value::Set(s)) => {
-            s.add(member, t);
+            let added = s.add(member, t);
             db.dirty += 1;
+            added
         }
         _ => {
             db.set(dst, Value::Set(SetValue::from_members([member], t)));
+            true
         }
-    }
+    };
     ctx.out.int(1);
+    if added {
+        nt::notify(ctx, nt::SET, "sadd", dst);
+    }
     Ok(())
 }
 
@@ -614,7 +647,7 @@ fn sinterstore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let t: &Tunables = &server.keyspace.tunables;
     let members = intersect(ctx, argv.get(2..).unwrap_or_default(), 0)?;
     let result = SetValue::from_members(members.iter().map(|m| m.as_slice()), t);
-    store_result(ctx, argv[1], result);
+    store_result(ctx, argv[1], result, "sinterstore");
     Ok(())
 }
 
@@ -755,7 +788,7 @@ fn sunionstore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         argv.get(2..).unwrap_or_default(),
         &server.keyspace.tunables,
     )?;
-    store_result(ctx, argv[1], result);
+    store_result(ctx, argv[1], result, "sunionstore");
     Ok(())
 }
 
@@ -777,7 +810,7 @@ fn sdiffstore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         argv.get(2..).unwrap_or_default(),
         &server.keyspace.tunables,
     )?;
-    store_result(ctx, argv[1], result);
+    store_result(ctx, argv[1], result, "sdiffstore");
     Ok(())
 }
 

@@ -5,10 +5,9 @@
 //! error a client sees. Unlike the other collections, a stream that becomes
 //! empty is *kept* (Redis does so: its last ID and groups must survive).
 //!
-//! BLOCK: XREAD/XREADGROUP parse it and answer at once when data is
-//! available, exactly as Redis; when nothing is available they answer the
-//! timeout reply (a null array) immediately instead of waiting, until the
-//! blocking infrastructure exists.
+//! BLOCK: XREAD/XREADGROUP answer at once when data is available, exactly
+//! as Redis; when nothing is available they register with
+//! `crate::blocking` ([`block_read`]) and XADD & co. wake them.
 
 use crate::args::{eq, int};
 use crate::ctx::Ctx;
@@ -544,16 +543,18 @@ fn range_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], rev: bool) -> CmdResult 
 }
 
 fn xdel(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
-    let ids = argv[2..]
-        .iter()
-        .map(|a| strict_id(a))
-        .collect::<Result<Vec<_>, _>>()?;
     let key = argv[1];
     let (db, out) = ctx.db_out(key);
+    // Redis looks the key up (missing: 0, other type: WRONGTYPE) before it
+    // parses any ID.
     let Some(s) = swrite(db, key)? else {
         out.int(0);
         return Ok(());
     };
+    let ids = argv[2..]
+        .iter()
+        .map(|a| strict_id(a))
+        .collect::<Result<Vec<_>, _>>()?;
     let n = s.delete(&ids);
     if n > 0 {
         db.dirty += 1;
@@ -593,9 +594,8 @@ fn xsetid(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let Some(s) = swrite(db, key)? else {
         return err(crate::error::NO_SUCH_KEY);
     };
-    if id < s.max_deleted_id {
-        return err("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
-    }
+    // Redis 7.0 checks only the top item (not the stream's current
+    // max_deleted_entry_id): `XADD w 6-0 ..; XDEL w 6-0; XSETID w 3-2` is OK.
     if let Some((top, _)) = s.last_entry() {
         if id < top {
             return err(
@@ -645,6 +645,8 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], group_mode: bool) -> CmdR
     let mut streams_arg = 0;
     let mut group: Option<(&[u8], &[u8])> = None;
     let mut noack = false;
+    // BLOCK ms (H3): None when not given.
+    let mut block_ms: Option<u64> = None;
     let mut i = 1;
     let argc = argv.len();
     while i < argc {
@@ -652,10 +654,7 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], group_mode: bool) -> CmdR
         let o = argv[i];
         if eq(o, "block") && moreargs > 0 {
             i += 1;
-            let t = crate::args::int_or(argv[i], "ERR timeout is not an integer or out of range")?;
-            if t < 0 {
-                return err("ERR timeout is negative");
-            }
+            block_ms = Some(crate::blocking::parse_timeout_ms(argv[i])?);
         } else if eq(o, "count") && moreargs > 0 {
             i += 1;
             count = int(argv[i])?.max(0) as usize;
@@ -729,6 +728,18 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], group_mode: bool) -> CmdR
     // outer length is only known at the end.
     let mut body = ReplyWriter::new(ctx.out.version());
     let mut served = 0usize;
+    // The IDs to wait after if nothing is served (`$` resolved now, as
+    // Redis does when it blocks); `>` needs none.
+    let block_ids: Vec<Option<StreamId>> = if block_ms.is_some() {
+        from.iter()
+            .map(|f| match f {
+                ReadFrom::After(id) => Some(*id),
+                ReadFrom::New => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     for (key, f) in keys.iter().zip(from) {
         let (db, _) = ctx.db_out(key);
         let Some(s) = swrite(db, key)? else {
@@ -776,12 +787,14 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], group_mode: bool) -> CmdR
                         }
                     }
                 };
-                if let Some(g) = s.groups.get_mut(gname) {
-                    g.touch_consumer(cname, now);
-                }
+                // Redis creates (or refreshes) the consumer only when it
+                // serves this stream now: `>` with nothing new does not.
                 let Some(gt) = gt else {
                     continue;
                 };
+                if let Some(g) = s.groups.get_mut(gname) {
+                    g.touch_consumer(cname, now);
+                }
                 served += 1;
                 wrote = true;
                 if !resp3 {
@@ -800,6 +813,14 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], group_mode: bool) -> CmdR
         }
     }
     if served == 0 {
+        if let Some(t) = block_ms.filter(|_| !ctx.client.deny_blocking) {
+            let read = BlockedRead {
+                group,
+                count,
+                noack,
+            };
+            return block_read(ctx, argv[0], t, keys, &block_ids, &read);
+        }
         ctx.out.null_array();
         return Ok(());
     }
@@ -810,6 +831,55 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], group_mode: bool) -> CmdR
     }
     ctx.out.raw(body.as_bytes());
     Ok(())
+}
+
+/// The options of an XREAD/XREADGROUP that blocks.
+struct BlockedRead<'a> {
+    group: Option<(&'a [u8], &'a [u8])>,
+    count: usize,
+    noack: bool,
+}
+
+/// Block an XREAD/XREADGROUP that found nothing (H3). Each key's waiter is
+/// served by re-running the read on that key alone with blocking denied:
+/// `XREAD [COUNT n] STREAMS key <id resolved at block time>` or
+/// `XREADGROUP GROUP g c [COUNT n] [NOACK] STREAMS key >`, which answers a
+/// null array (stay blocked) until the stream has something new.
+fn block_read(
+    ctx: &mut Ctx<'_, '_>,
+    name: &[u8],
+    timeout: u64,
+    keys: &[&[u8]],
+    ids: &[Option<StreamId>],
+    read: &BlockedRead<'_>,
+) -> CmdResult {
+    let count = read.count.to_string();
+    let serve = keys
+        .iter()
+        .zip(ids)
+        .map(|(key, id)| {
+            let mut a: Vec<Vec<u8>> = vec![name.to_vec()];
+            if let Some((g, c)) = read.group {
+                a.extend([b"GROUP".to_vec(), g.to_vec(), c.to_vec()]);
+            }
+            if read.count > 0 {
+                a.extend([b"COUNT".to_vec(), count.as_bytes().to_vec()]);
+            }
+            if read.noack {
+                a.push(b"NOACK".to_vec());
+            }
+            a.extend([b"STREAMS".to_vec(), key.to_vec()]);
+            match id {
+                Some(id) => a.push(id.to_string().into_bytes()),
+                None => a.push(b">".to_vec()),
+            }
+            (Blob::new(key), a)
+        })
+        .collect();
+    let kind = crate::blocking::Kind::Stream {
+        group: read.group.map(|(g, _)| Blob::new(g)),
+    };
+    crate::blocking::block(ctx, kind, timeout, serve)
 }
 
 /// XREADGROUP with an explicit ID: the consumer's own pending entries.
@@ -917,20 +987,15 @@ fn serve_new(
 fn xack(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let (db, out) = ctx.db_out(key);
-    let exists = swrite(db, key)?.is_some();
+    // Redis answers 0 for a missing key or group before it parses the IDs.
+    let Some(g) = swrite(db, key)?.and_then(|s| s.groups.get_mut(argv[2])) else {
+        out.int(0);
+        return Ok(());
+    };
     let ids = argv[3..]
         .iter()
         .map(|a| strict_id(a))
         .collect::<Result<Vec<_>, _>>()?;
-    let g = if exists {
-        swrite(db, key)?.and_then(|s| s.groups.get_mut(argv[2]))
-    } else {
-        None
-    };
-    let Some(g) = g else {
-        out.int(0);
-        return Ok(());
-    };
     let mut n = 0;
     for id in ids {
         if g.ack(id) {

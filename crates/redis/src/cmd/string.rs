@@ -5,6 +5,7 @@
 //! key's TTL, as Redis's `dbOverwrite`/`dbUnshareStringValue` do; commands
 //! that replace it (SET, GETSET, MSET) go through `Db::set`, which clears it.
 
+use crate::notify as nt;
 use crate::args::{eq, int};
 use crate::ctx::Ctx;
 use crate::error::{err, errf, CmdError, CmdResult, NOT_FLOAT, NOT_INTEGER, OVERFLOW, SYNTAX};
@@ -226,6 +227,10 @@ fn set_generic(
             out.ok();
         }
     }
+    nt::notify(ctx, nt::STRING, "set", key);
+    if at.is_some() {
+        nt::notify(ctx, nt::GENERIC, "expire", key);
+    }
     Ok(())
 }
 
@@ -253,6 +258,7 @@ fn getset(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         Some(e) => out.bulk(e.value.as_str()?),
     }
     db.set(argv[1], Value::Str(Blob::new(argv[2])));
+    nt::notify(ctx, nt::STRING, "set", argv[1]);
     Ok(())
 }
 
@@ -263,6 +269,7 @@ fn getdel(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         Some(e) => {
             out.bulk(e.value.as_str()?);
             db.remove(argv[1]);
+            nt::notify(ctx, nt::GENERIC, "del", argv[1]);
         }
     }
     Ok(())
@@ -287,13 +294,15 @@ fn getex(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     match at {
         Some(at) if a.flags & (F_EXAT | F_PXAT) != 0 && at <= now => {
             db.remove(key);
+            nt::notify(ctx, nt::GENERIC, "del", key);
         }
         Some(at) => {
             db.set_expire(key, at);
+            nt::notify(ctx, nt::GENERIC, "expire", key);
         }
         None => {
-            if a.flags & F_PERSIST != 0 {
-                db.persist(key);
+            if a.flags & F_PERSIST != 0 && db.persist(key) {
+                nt::notify(ctx, nt::GENERIC, "persist", key);
             }
         }
     }
@@ -334,6 +343,7 @@ fn mset_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], nx: bool) -> CmdResult {
     }
     for pair in argv[1..].chunks_exact(2) {
         ctx.db(pair[0]).set(pair[0], Value::Str(Blob::new(pair[1])));
+        nt::notify(ctx, nt::STRING, "set", pair[0]);
     }
     if nx {
         ctx.out.int(1);
@@ -404,6 +414,7 @@ fn append(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         }
     };
     out.int(n as i64);
+    nt::notify(ctx, nt::STRING, "append", key);
     Ok(())
 }
 
@@ -441,6 +452,7 @@ fn incr_decr(ctx: &mut Ctx<'_, '_>, key: &[u8], by: i64) -> CmdResult {
         }
     };
     out.int(n);
+    nt::notify(ctx, nt::STRING, "incrby", key);
     Ok(())
 }
 
@@ -494,6 +506,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
             );
         }
     }
+    nt::notify(ctx, nt::STRING, "incrbyfloat", key);
     Ok(())
 }
 
@@ -580,6 +593,7 @@ fn setrange(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         }
     };
     out.int(n as i64);
+    nt::notify(ctx, nt::STRING, "setrange", key);
     Ok(())
 }
 
@@ -638,6 +652,20 @@ fn lcs(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let cells = (alen + 1)
         .checked_mul(blen + 1)
         .ok_or_else(|| CmdError::msg(LCS_OOM))?;
+    // Redis refuses a DP table larger than proto-max-bulk-len (4 bytes a
+    // cell) before allocating it (found by the differential test: LCS of
+    // two 12 KB HLL strings).
+    let max = ctx
+        .server
+        .config
+        .hot()
+        .proto_max_bulk_len
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if (cells as u128) * 4 > max.max(0) as u128 {
+        return err(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        );
+    }
     let mut table: Vec<u32> = Vec::new();
     if table.try_reserve_exact(cells).is_err() {
         return err(LCS_OOM);

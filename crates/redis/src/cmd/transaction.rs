@@ -234,8 +234,92 @@ pub(crate) fn dirty_sum(locked: &mut Locked<'_>, db: usize) -> u64 {
     locked.each_db(db).map(|d| d.dirty).sum()
 }
 
-/// Mark the watchers of the keys a write command changed.
-pub(crate) fn touch_written_keys(server: &Server, spec: &CommandSpec, argv: &[&[u8]], db: usize) {
+/// What a write command's watch-touching needs to know from before it ran.
+pub(crate) enum Before {
+    /// DEL/UNLINK: which key arguments held a live key (argv order from 1).
+    /// Redis's `signalModifiedKey` runs only for the keys actually deleted,
+    /// so `WATCH h; DEL z h` with `h` missing keeps the EXEC.
+    Live(Vec<bool>),
+    /// FLUSHDB/FLUSHALL/SWAPDB: the watched (db, key)s to touch. Redis's
+    /// `touchAllWatchedKeysInDb` touches a watched key only if it exists in
+    /// the emptied db (or in the db swapped in), and only in those dbs.
+    Touch(Vec<(usize, Blob)>),
+}
+
+/// Collect [`Before`] for the commands that need it (None for the others).
+pub(crate) fn before_write(
+    server: &Server,
+    locked: &mut Locked<'_>,
+    spec: &CommandSpec,
+    argv: &[&[u8]],
+    db: usize,
+) -> Option<Before> {
+    let dbarg = |i: usize| {
+        argv.get(i)
+            .and_then(|a| crate::args::int(a).ok())
+            .and_then(|n| usize::try_from(n).ok())
+    };
+    // (emptied db, db whose keys replace it)
+    let pairs: Vec<(usize, Option<usize>)> = match spec.name {
+        "del" | "unlink" => {
+            let live = argv
+                .iter()
+                .skip(1)
+                .map(|k| locked.db(db, k).peek(k).is_some())
+                .collect();
+            return Some(Before::Live(live));
+        }
+        "flushdb" => vec![(db, None)],
+        "flushall" => (0..locked.keyspace().databases()).map(|d| (d, None)).collect(),
+        "swapdb" => match (dbarg(1), dbarg(2)) {
+            (Some(a), Some(b)) => vec![(a, Some(b)), (b, Some(a))],
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let dbs = locked.keyspace().databases();
+    let watched: Vec<(usize, Blob)> = server.watches.lock().keys().cloned().collect();
+    let mut touch = Vec::new();
+    for (d, key) in watched {
+        let hit = pairs.iter().any(|&(e, with)| {
+            e == d
+                && e < dbs
+                && (locked.db(e, key.as_ref()).peek(key.as_ref()).is_some()
+                    || with.is_some_and(|w| {
+                        w < dbs && locked.db(w, key.as_ref()).peek(key.as_ref()).is_some()
+                    }))
+        });
+        if hit {
+            touch.push((d, key));
+        }
+    }
+    Some(Before::Touch(touch))
+}
+
+/// Mark the watchers of the keys a write command changed; `before` (from
+/// [`before_write`]) narrows them as Redis does.
+pub(crate) fn touch_written_keys(
+    server: &Server,
+    spec: &CommandSpec,
+    argv: &[&[u8]],
+    db: usize,
+    before: Option<&Before>,
+) {
+    if let Some(Before::Touch(keys)) = before {
+        let map = server.watches.lock();
+        for k in keys {
+            if let Some(list) = map.get(k) {
+                for c in list {
+                    c.watch_dirty.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        return;
+    }
+    let live_before = match before {
+        Some(Before::Live(l)) => Some(l.as_slice()),
+        _ => None,
+    };
     let mut map = server.watches.lock();
     if spec.has(GLOBAL) {
         // FLUSHDB/FLUSHALL/SWAPDB/SORT…STORE: be safe, every watcher.
@@ -259,7 +343,10 @@ pub(crate) fn touch_written_keys(server: &Server, spec: &CommandSpec, argv: &[&[
             }
         }
     }
-    for i in spec.key_indexes(argv) {
+    for i in written_key_indexes(spec, argv) {
+        if live_before.is_some_and(|l| !l.get(i - 1).copied().unwrap_or(true)) {
+            continue;
+        }
         for &d in &dbs {
             let k = (d, Blob::new(argv[i]));
             if let Some(list) = map.get_mut(&k) {
@@ -268,6 +355,23 @@ pub(crate) fn touch_written_keys(server: &Server, spec: &CommandSpec, argv: &[&[
                 }
             }
         }
+    }
+}
+
+/// The keys a write command modifies: its key positions minus the ones it
+/// only reads. Redis signals (`signalModifiedKey`) only the destination of
+/// BITOP, PFMERGE, COPY, the *STORE commands and GEORADIUS … STORE, so a
+/// WATCHed source key must not fail the EXEC (found by the differential
+/// test: `WATCH a; BITOP OR g x a; MULTI; EXEC`).
+fn written_key_indexes(spec: &CommandSpec, argv: &[&[u8]]) -> Vec<usize> {
+    let all = spec.key_indexes(argv);
+    match spec.name {
+        "bitop" => vec![2],
+        "copy" => vec![2],
+        "pfmerge" | "geosearchstore" | "sunionstore" | "sinterstore" | "sdiffstore" | "zunionstore"
+        | "zinterstore" | "zdiffstore" | "zrangestore" => vec![1],
+        "georadius" | "georadiusbymember" => all.into_iter().filter(|&i| i != 1).collect(),
+        _ => all,
     }
 }
 
@@ -336,4 +440,10 @@ fn exec(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
     drop(locked);
     unwatch_all(server, ctx.client);
     Ok(())
+}
+
+/// Union of the flags of the commands queued in `m` (H3: CLIENT PAUSE WRITE
+/// postpones an EXEC whose queue writes, as Redis's `mstate.cmd_flags`).
+pub fn queued_flags(m: &MultiState) -> u32 {
+    m.queue.iter().fold(0, |f, q| f | q.spec.flags)
 }

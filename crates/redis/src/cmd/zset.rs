@@ -7,6 +7,7 @@
 //! O(log n) partition-point searches on the sorted set, then walks from a
 //! rank: O(log n + m) for m returned elements, whatever the encoding.
 
+use crate::notify as nt;
 use crate::args::{self, eq};
 use crate::ctx::Ctx;
 use crate::error::{err, errf, CmdError, CmdResult, SYNTAX};
@@ -94,6 +95,17 @@ pub static COMMANDS: &[CommandSpec] = &[
         .keys_fn(keys_numkeys_at_1)
         .acl(acl::SORTEDSET)
         .doc(G, "7.0.0", "Remove and return members with scores in a sorted set", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped."),
+    // Blocking variants (H3; waiting and waking in `crate::blocking`).
+    CommandSpec::new("bzpopmin", -3, WRITE | NOSCRIPT | FAST | BLOCKING, (1, -2, 1), bzpopmin)
+        .acl(acl::SORTEDSET)
+        .doc(G, "5.0.0", "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available", "O(log(N)) with N being the number of elements in the sorted set."),
+    CommandSpec::new("bzpopmax", -3, WRITE | NOSCRIPT | FAST | BLOCKING, (1, -2, 1), bzpopmax)
+        .acl(acl::SORTEDSET)
+        .doc(G, "5.0.0", "Remove and return the member with the highest score from one or more sorted sets, or block until one is available", "O(log(N)) with N being the number of elements in the sorted set."),
+    CommandSpec::new("bzmpop", -5, WRITE | BLOCKING, (0, 0, 0), bzmpop)
+        .keys_fn(bzmpop_keys)
+        .acl(acl::SORTEDSET)
+        .doc(G, "7.0.0", "Remove and return members with scores in a sorted set or block until one is available", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped."),
     CommandSpec::new("zrandmember", -2, READONLY, (1, 1, 1), zrandmember)
         .acl(acl::SORTEDSET)
         .doc(G, "6.2.0", "Get one or multiple random elements from a sorted set", "O(N) where N is the number of elements returned"),
@@ -499,41 +511,49 @@ fn zadd_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], mut incr: bool) -> CmdRes
     let mut nan = false;
     for (p, &score) in pairs.chunks_exact(2).zip(&scores) {
         let member = p[1];
-        match z.score(member) {
+        // One member lookup per pair (`upsert`): the closure decides from
+        // the current score, the set applies it.
+        z.upsert(member, lim, |cur| match cur {
             Some(cur) => {
                 if nx {
-                    continue;
+                    return None;
                 }
                 let new = if incr { score + cur } else { score };
                 if new.is_nan() {
                     nan = true;
-                    break;
+                    return None;
                 }
                 if (lt && new >= cur) || (gt && new <= cur) {
-                    continue;
+                    return None;
                 }
                 if new != cur {
-                    z.insert(member, new, lim);
                     updated += 1;
                 }
                 last = new;
                 processed += 1;
+                Some(new)
             }
             None => {
                 if xx {
-                    continue;
+                    return None;
                 }
-                z.insert(member, score, lim);
                 added += 1;
                 last = score;
                 processed += 1;
+                Some(score)
             }
+        });
+        if nan {
+            break;
         }
     }
     let empty = z.is_empty();
     db.dirty += (added + updated) as u64;
     if !exists && empty {
         db.remove(key);
+    }
+    if added + updated > 0 {
+        nt::notify(ctx, nt::ZSET, if incr { "zincr" } else { "zadd" }, key);
     }
     if nan {
         return err(NAN_ERR);
@@ -576,6 +596,12 @@ fn zrem(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         db.remove(key);
     }
     ctx.out.int(deleted);
+    if deleted > 0 {
+        nt::notify(ctx, nt::ZSET, "zrem", key);
+        if empty {
+            nt::notify(ctx, nt::GENERIC, "del", key);
+        }
+    }
     Ok(())
 }
 
@@ -867,7 +893,7 @@ fn zrange_generic(
             None => Vec::new(),
             Some(z) => select(z).iter(z).map(|(m, s)| (s, Blob::new(m))).collect(),
         };
-        store_result(ctx, dst, entries, lim);
+        store_result(ctx, dst, entries, lim, "zrangestore");
         return Ok(());
     }
     let (db, out) = ctx.db_out(key);
@@ -880,15 +906,25 @@ fn zrange_generic(
 
 /// Store a computed result at `dst` (replacing whatever was there) and
 /// reply with its size; an empty result deletes `dst` instead.
-fn store_result(ctx: &mut Ctx<'_, '_>, dst: &[u8], entries: Vec<(f64, Blob)>, lim: ZLimits) {
+fn store_result(
+    ctx: &mut Ctx<'_, '_>,
+    dst: &[u8],
+    entries: Vec<(f64, Blob)>,
+    lim: ZLimits,
+    event: &str,
+) {
     let n = entries.len();
     let db = ctx.db(dst);
-    if n == 0 {
-        db.remove(dst);
+    let event = if n == 0 {
+        db.remove(dst).map(|_| (nt::GENERIC, "del"))
     } else {
         db.set(dst, Value::ZSet(ZSetValue::from_entries(entries, lim)));
-    }
+        Some((nt::ZSET, event))
+    };
     ctx.out.int(n as i64);
+    if let Some((class, event)) = event {
+        nt::notify(ctx, class, event, dst);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -898,7 +934,7 @@ fn store_result(ctx: &mut Ctx<'_, '_>, dst: &[u8], entries: Vec<(f64, Blob)>, li
 fn zremrangebyrank(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let start = args::int(argv[2])?;
     let end = args::int(argv[3])?;
-    zremrange(ctx, argv[1], |z| {
+    zremrange(ctx, argv[1], "zremrangebyrank", |z| {
         let sel = Selection::by_index(z.len(), start, end, false);
         (sel.start, sel.start + sel.count)
     })
@@ -906,18 +942,19 @@ fn zremrangebyrank(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
 
 fn zremrangebyscore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let range = ScoreRange::parse(argv[2], argv[3])?;
-    zremrange(ctx, argv[1], |z| range.ranks(z))
+    zremrange(ctx, argv[1], "zremrangebyscore", |z| range.ranks(z))
 }
 
 fn zremrangebylex(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let range = LexRange::parse(argv[2], argv[3])?;
-    zremrange(ctx, argv[1], |z| range.ranks(z, false))
+    zremrange(ctx, argv[1], "zremrangebylex", |z| range.ranks(z, false))
 }
 
 /// Remove the half-open rank interval `ranks(z)` from the set at `key`.
 fn zremrange(
     ctx: &mut Ctx<'_, '_>,
     key: &[u8],
+    event: &str,
     ranks: impl Fn(&ZSetValue) -> (usize, usize),
 ) -> CmdResult {
     let db = ctx.db(key);
@@ -933,6 +970,12 @@ fn zremrange(
         db.remove(key);
     }
     ctx.out.int(removed as i64);
+    if removed > 0 {
+        nt::notify(ctx, nt::ZSET, event, key);
+        if empty {
+            nt::notify(ctx, nt::GENERIC, "del", key);
+        }
+    }
     Ok(())
 }
 
@@ -993,7 +1036,18 @@ fn zpop_cmd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], max: bool) -> CmdResult {
     if empty {
         db.remove(key);
     }
+    if n > 0 {
+        notify_zpop(ctx, key, max, empty);
+    }
     Ok(())
+}
+
+/// `zpopmin`/`zpopmax`, then `del` if the set went.
+fn notify_zpop(ctx: &mut Ctx<'_, '_>, key: &[u8], max: bool, deleted: bool) {
+    nt::notify(ctx, nt::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+    if deleted {
+        nt::notify(ctx, nt::GENERIC, "del", key);
+    }
 }
 
 fn zmpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
@@ -1051,6 +1105,7 @@ fn zmpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         if empty {
             db.remove(key);
         }
+        notify_zpop(ctx, key, max, empty);
         return Ok(());
     }
     ctx.out.null_array();
@@ -1451,7 +1506,8 @@ fn setop_generic(
     }
     if let Some(dst) = dst {
         let lim = limits(ctx.db(dst));
-        store_result(ctx, dst, result, lim);
+        let event = String::from_utf8_lossy(argv[0]).to_ascii_lowercase();
+        store_result(ctx, dst, result, lim, &event);
         return Ok(());
     }
     // The reply only needs the order (Redis replies from its temporary
@@ -1542,6 +1598,128 @@ fn zscan(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         out.bulk(ferrocache_protocol::reply::format_double(*s).as_bytes());
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// BZPOPMIN / BZPOPMAX / BZMPOP (H3)
+// ---------------------------------------------------------------------------
+
+/// BZMPOP's keys: numkeys at argv[2].
+fn bzmpop_keys(argv: &[&[u8]]) -> Vec<usize> {
+    numkeys_at(argv, 2)
+}
+
+fn bzpopmin(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    bzpop(ctx, argv, false)
+}
+
+fn bzpopmax(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    bzpop(ctx, argv, true)
+}
+
+/// BZPOPMIN/BZPOPMAX key [key ...] timeout: `[key, member, score]` from the
+/// first non-empty sorted set, else block on all keys (Redis's
+/// `blockingGenericZpopCommand`: timeout first, a wrong-typed key before a
+/// non-empty one is an error, a null array when blocking is denied).
+fn bzpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], max: bool) -> CmdResult {
+    let last = argv.len() - 1;
+    let timeout = crate::blocking::parse_timeout_secs(argv[last])?;
+    let keys = &argv[1..last];
+    for &key in keys {
+        let (db, out) = ctx.db_out(key);
+        let Some(z) = zwrite(db, key)? else {
+            continue;
+        };
+        let Some((m, sc)) = z.pop(max) else {
+            continue;
+        };
+        out.array(3);
+        out.bulk(key);
+        out.bulk(&m);
+        out.double(sc);
+        let empty = z.is_empty();
+        db.dirty += 1;
+        if empty {
+            db.remove(key);
+        }
+        notify_zpop(ctx, key, max, empty);
+        return Ok(());
+    }
+    if ctx.client.deny_blocking {
+        ctx.out.null_array();
+        return Ok(());
+    }
+    // Served later as `BZPOPMIN <key> 0` with blocking denied.
+    let serve = keys
+        .iter()
+        .map(|k| (Blob::new(k), crate::blocking::argv_of(&[argv[0], k, b"0"])))
+        .collect();
+    crate::blocking::block(ctx, crate::blocking::Kind::Zset, timeout, serve)
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]: ZMPOP's
+/// argument checks first, then the timeout (Redis's order).
+fn bzmpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    let shifted = &argv[1..];
+    let where_idx = zmpop_check(shifted)?;
+    let timeout = crate::blocking::parse_timeout_secs(argv[1])?;
+    let mark = ctx.out.len();
+    zmpop(ctx, shifted)?;
+    let null: &[u8] = if ctx.out.is_resp3() {
+        b"_\r\n"
+    } else {
+        b"*-1\r\n"
+    };
+    if ctx.client.deny_blocking || ctx.out.as_bytes().get(mark..) != Some(null) {
+        return Ok(());
+    }
+    ctx.out.truncate(mark);
+    // Served later as `BZMPOP 0 1 <key> MIN|MAX [COUNT n]`.
+    let tail = &shifted[where_idx..];
+    let serve = shifted[2..where_idx]
+        .iter()
+        .map(|k| {
+            let mut a = crate::blocking::argv_of(&[argv[0], b"0", b"1", k]);
+            a.extend(tail.iter().map(|t| t.to_vec()));
+            (Blob::new(k), a)
+        })
+        .collect();
+    crate::blocking::block(ctx, crate::blocking::Kind::Zset, timeout, serve)
+}
+
+/// ZMPOP's argument checks without popping (same order and texts as
+/// [`zmpop`]); returns the index of MIN|MAX.
+fn zmpop_check(argv: &[&[u8]]) -> Result<usize, CmdError> {
+    const NUMKEYS: &str = "ERR numkeys should be greater than 0";
+    let numkeys = args::int_or(argv[1], NUMKEYS)?;
+    if numkeys < 1 {
+        return err(NUMKEYS);
+    }
+    let where_idx = 2u64.saturating_add(numkeys as u64);
+    let Some(&wh) = usize::try_from(where_idx).ok().and_then(|i| argv.get(i)) else {
+        return err(SYNTAX);
+    };
+    if !eq(wh, "min") && !eq(wh, "max") {
+        return err(SYNTAX);
+    }
+    let where_idx = where_idx as usize;
+    let mut count_seen = false;
+    let mut j = where_idx + 1;
+    while j < argv.len() {
+        let more = argv.len() - 1 - j;
+        if !count_seen && eq(argv[j], "count") && more > 0 {
+            j += 1;
+            const COUNT: &str = "ERR count should be greater than 0";
+            if args::int_or(argv[j], COUNT)? < 1 {
+                return err(COUNT);
+            }
+            count_seen = true;
+        } else {
+            return err(SYNTAX);
+        }
+        j += 1;
+    }
+    Ok(where_idx)
 }
 
 #[cfg(test)]

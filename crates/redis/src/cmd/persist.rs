@@ -1,0 +1,755 @@
+//! Persistence commands: SAVE, BGSAVE, LASTSAVE, BGREWRITEAOF, DUMP,
+//! RESTORE, plus what other modules call: INFO persistence, save points
+//! (the cron), save on SHUTDOWN, DEBUG RELOAD and the load at start.
+//!
+//! The file format lives in `ferrocache-persist`; this module decides
+//! *when* to save and keeps the bookkeeping INFO reports.
+//!
+//! # Point-in-time BGSAVE
+//! BGSAVE runs with every shard locked (the command is `GLOBAL`, or the
+//! cron locks them all), forks, and returns: the forked child owns a
+//! copy-on-write image of memory taken while no command could be half
+//! way, so the snapshot is consistent, and the parent releases the locks
+//! right after `fork` returns (a page-table copy: milliseconds even for
+//! GBs). A waiter thread reaps the child and records the outcome.
+//!
+//! State is process-wide ([`state`]): one node per process, and the
+//! waiter thread and the cron need it without a `Server` borrow.
+
+use crate::args::{eq, int};
+use crate::ctx::Ctx;
+use crate::error::{err, errf, CmdResult, SYNTAX};
+use crate::server::Server;
+use crate::spec::{acl, flags::*, CommandSpec};
+use ferrocache_engine::{Entry, Locked, Shard};
+use ferrocache_persist::file::{self, Child, FinishWrite};
+use ferrocache_persist::{reader, writer, Item, RdbError, SaveOptions};
+use parking_lot::Mutex;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("save", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI | GLOBAL, (0, 0, 0), save)
+        .acl(acl::ADMIN | acl::SLOW | acl::DANGEROUS)
+        .doc("server", "1.0.0", "Synchronously save the dataset to disk", "O(N) where N is the total number of keys in all databases"),
+    CommandSpec::new("bgsave", -1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING | GLOBAL, (0, 0, 0), bgsave)
+        .acl(acl::ADMIN | acl::SLOW | acl::DANGEROUS)
+        .doc("server", "1.0.0", "Asynchronously save the dataset to disk", "O(1)"),
+    CommandSpec::new("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), lastsave)
+        .acl(acl::ADMIN | acl::FAST | acl::DANGEROUS)
+        .doc("server", "1.0.0", "Get the UNIX time stamp of the last successful save to disk", "O(1)"),
+    CommandSpec::new("bgrewriteaof", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, (0, 0, 0), bgrewriteaof)
+        .acl(acl::ADMIN | acl::SLOW | acl::DANGEROUS)
+        .doc("server", "1.0.0", "Asynchronously rewrite the append-only file", "O(1)"),
+    CommandSpec::new("dump", 2, READONLY, (1, 1, 1), dump)
+        .acl(acl::KEYSPACE | acl::READ | acl::SLOW)
+        .doc("generic", "2.6.0", "Return a serialized version of the value stored at the specified key.", "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1)."),
+    CommandSpec::new("restore", -4, WRITE | DENYOOM, (1, 1, 1), restore)
+        .acl(acl::KEYSPACE | acl::WRITE | acl::SLOW | acl::DANGEROUS)
+        .doc("generic", "2.6.0", "Create a key using the provided serialized value, previously obtained using DUMP.", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N))."),
+];
+
+/// Newest RDB version a DUMP payload may carry to be restored (we read up
+/// to 12; Redis 7.0 itself refuses anything above 10).
+const RESTORE_MAX_VERSION: u32 = ferrocache_persist::rdb::MAX_VERSION;
+/// Redis's `CONFIG_BGSAVE_RETRY_DELAY`: after a failed BGSAVE, save points
+/// wait this long before trying again.
+const BGSAVE_RETRY_DELAY_SECS: u64 = 5;
+
+/// Options that come from the command line only (see `src/main.rs`).
+#[derive(Debug, Default, Clone)]
+pub struct StartOptions {
+    /// Snapshot encryption key: a file holding 32 raw bytes, or a
+    /// passphrase (any other content) stretched by the KDF.
+    pub key_file: Option<PathBuf>,
+    /// Load the readable prefix of a truncated/corrupt snapshot instead of
+    /// refusing to start (`--rdb-load-partial yes`).
+    pub load_partial: bool,
+}
+
+/// A running background save.
+#[derive(Debug, Clone, Copy)]
+struct Running {
+    child: Child,
+    started: Instant,
+    dirty_at_fork: u64,
+}
+
+/// Process-wide persistence bookkeeping (INFO persistence).
+#[derive(Debug)]
+pub struct PersistState {
+    pub options: Mutex<StartOptions>,
+    /// Unix seconds of the last successful save (or of the start).
+    pub lastsave: AtomicU64,
+    /// Sum of every database's `dirty` counter at the last save.
+    pub dirty_at_save: AtomicU64,
+    running: Mutex<Option<Running>>,
+    pub scheduled: AtomicBool,
+    pub last_bgsave_ok: AtomicBool,
+    pub last_bgsave_secs: AtomicI64,
+    /// Unix seconds of the last BGSAVE attempt (retry delay).
+    pub last_try: AtomicU64,
+    pub saves: AtomicU64,
+    pub loaded_keys: AtomicU64,
+    pub loaded_expired: AtomicU64,
+    pub aof_rewrites: AtomicU64,
+    /// Function library sources read from a snapshot while no function
+    /// engine is registered: kept so the next save writes them back.
+    pub functions: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Function library persistence, registered by the scripting module.
+pub struct FunctionHooks {
+    /// Every library's source code, for the snapshot.
+    pub dump: fn() -> Vec<Vec<u8>>,
+    /// Load libraries read from a snapshot (replacing existing ones).
+    pub load: fn(Vec<Vec<u8>>) -> Result<(), String>,
+}
+
+/// Set once by the function engine (H2's `cmd/function.rs`).
+pub static FUNCTION_HOOKS: OnceLock<FunctionHooks> = OnceLock::new();
+
+/// The process-wide state.
+pub fn state() -> &'static PersistState {
+    static S: OnceLock<PersistState> = OnceLock::new();
+    S.get_or_init(|| PersistState {
+        options: Mutex::new(StartOptions::default()),
+        lastsave: AtomicU64::new(unix_secs()),
+        dirty_at_save: AtomicU64::new(0),
+        running: Mutex::new(None),
+        scheduled: AtomicBool::new(false),
+        last_bgsave_ok: AtomicBool::new(true),
+        last_bgsave_secs: AtomicI64::new(-1),
+        last_try: AtomicU64::new(0),
+        saves: AtomicU64::new(0),
+        loaded_keys: AtomicU64::new(0),
+        loaded_expired: AtomicU64::new(0),
+        aof_rewrites: AtomicU64::new(0),
+        functions: Mutex::new(Vec::new()),
+    })
+}
+
+/// Set the command-line options (before the node starts).
+pub fn set_start_options(o: StartOptions) {
+    *state().options.lock() = o;
+}
+
+fn unix_secs() -> u64 {
+    ferrocache_engine::clock::now_ms() / 1000
+}
+
+fn yes(server: &Server, name: &str) -> bool {
+    server
+        .config
+        .get(name)
+        .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+}
+
+/// `dir`/`dbfilename`, and the directory for temporary files.
+pub fn rdb_path(server: &Server) -> (PathBuf, PathBuf) {
+    let dir = PathBuf::from(server.config.get("dir").unwrap_or_else(|| ".".into()));
+    let name = server
+        .config
+        .get("dbfilename")
+        .unwrap_or_else(|| "dump.rdb".into());
+    (dir.join(name), dir)
+}
+
+fn functions_for_save() -> Vec<Vec<u8>> {
+    match FUNCTION_HOOKS.get() {
+        Some(h) => (h.dump)(),
+        None => state().functions.lock().clone(),
+    }
+}
+
+fn save_options(server: &Server, now_ms: u64) -> SaveOptions {
+    SaveOptions {
+        version: ferrocache_persist::rdb::DEFAULT_VERSION,
+        compress: yes(server, "rdbcompression"),
+        checksum: yes(server, "rdbchecksum"),
+        now_ms,
+        functions: functions_for_save(),
+        used_mem: ferrocache_engine::memory::used_memory() as u64,
+    }
+}
+
+/// The encryption wrapper for the configured key, if any.
+type Wrap = Box<dyn Fn(Box<dyn Write>) -> io::Result<Box<dyn FinishWrite>>>;
+
+fn encryption_wrap() -> io::Result<Option<Wrap>> {
+    let key_file = state().options.lock().key_file.clone();
+    match key_file {
+        None => Ok(None),
+        Some(p) => {
+            let key = ferrocache_persist::crypt::Key::from_file(&p)?;
+            Ok(Some(Box::new(move |w| {
+                let e = ferrocache_persist::crypt::EncryptWriter::new(w, &key)?;
+                Ok(Box::new(e) as Box<dyn FinishWrite>)
+            })))
+        }
+    }
+}
+
+/// Sum of the dirty counters of every database of the locked shards.
+fn dirty_locked(ks: &mut Locked<'_>) -> u64 {
+    ks.shards()
+        .map(|(_, s)| s.dbs.iter().map(|d| d.dirty).sum::<u64>())
+        .sum()
+}
+
+/// Sum of the dirty counters, locking one shard at a time (the cron).
+pub fn dirty_unlocked(server: &Server) -> u64 {
+    (0..server.keyspace.shard_count())
+        .filter_map(|i| server.keyspace.lock_shard(i))
+        .map(|s| s.dbs.iter().map(|d| d.dirty).sum::<u64>())
+        .sum()
+}
+
+fn changes_since_save(dirty: u64) -> u64 {
+    dirty.saturating_sub(state().dirty_at_save.load(Ordering::Relaxed))
+}
+
+pub fn bgsave_in_progress() -> bool {
+    state().running.lock().is_some()
+}
+
+/// Synchronous save of the locked shards (SAVE, SHUTDOWN, DEBUG RELOAD).
+pub fn save_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
+    let now = ks.now();
+    let dirty = dirty_locked(ks);
+    let opts = save_options(server, now);
+    let (target, dir) = rdb_path(server);
+    let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
+    let wrap = encryption_wrap()?;
+    let shards: Vec<&Shard> = ks.shards().map(|(_, s)| &*s).collect();
+    let w = wrap.as_deref().map(|f| f as _);
+    file::save_to_path(&shards, &target, &tmp, &opts, w)?;
+    let st = state();
+    st.lastsave.store(unix_secs(), Ordering::Relaxed);
+    st.dirty_at_save.store(dirty, Ordering::Relaxed);
+    st.saves.fetch_add(1, Ordering::Relaxed);
+    st.last_bgsave_ok.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Fork a background save of the locked shards (all of them must be
+/// held). The caller releases the locks right after this returns.
+pub fn bgsave_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
+    let st = state();
+    let mut running = st.running.lock();
+    if running.is_some() {
+        return Err(io::Error::other("Background save already in progress"));
+    }
+    let now = ks.now();
+    let dirty = dirty_locked(ks);
+    let opts = save_options(server, now);
+    let (target, dir) = rdb_path(server);
+    let wrap = encryption_wrap()?;
+    st.last_try.store(unix_secs(), Ordering::Relaxed);
+    let child = {
+        let shards: Vec<&Shard> = ks.shards().map(|(_, s)| &*s).collect();
+        let w = wrap.as_deref().map(|f| f as _);
+        match file::fork_save(&shards, &target, &dir, &opts, w) {
+            Ok(c) => c,
+            Err(e) => {
+                st.last_bgsave_ok.store(false, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+    };
+    let run = Running {
+        child,
+        started: Instant::now(),
+        dirty_at_fork: dirty,
+    };
+    *running = Some(run);
+    st.scheduled.store(false, Ordering::Relaxed);
+    drop(running);
+    let spawned = std::thread::Builder::new()
+        .name("bgsave-wait".into())
+        .spawn(move || {
+            let ok = file::wait_child(run.child).unwrap_or(false);
+            let st = state();
+            st.last_bgsave_secs
+                .store(run.started.elapsed().as_secs() as i64, Ordering::Relaxed);
+            st.last_bgsave_ok.store(ok, Ordering::Relaxed);
+            if ok {
+                st.lastsave.store(unix_secs(), Ordering::Relaxed);
+                st.dirty_at_save.store(run.dirty_at_fork, Ordering::Relaxed);
+                st.saves.fetch_add(1, Ordering::Relaxed);
+            }
+            *st.running.lock() = None;
+        });
+    if let Err(e) = spawned {
+        // No waiter: kill the child rather than leave a zombie we cannot
+        // account for.
+        file::kill_child(child);
+        let _ = file::wait_child(child);
+        *st.running.lock() = None;
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Kill a running background save (SHUTDOWN, DEBUG RELOAD).
+pub fn kill_bgsave() {
+    let r = *state().running.lock();
+    if let Some(r) = r {
+        file::kill_child(r.child);
+    }
+}
+
+/// Run `f` with every shard locked: the command's own locks when it holds
+/// them all, fresh ones when it holds none.
+fn with_all_shards<T>(
+    ctx: &mut Ctx<'_, '_>,
+    f: impl FnOnce(&Server, &mut Locked<'_>) -> T,
+) -> Option<T> {
+    let held = ctx.ks.shards().count();
+    if ctx.ks.holds_all() {
+        Some(f(ctx.server, &mut ctx.ks))
+    } else if held == 0 {
+        let mut ks = ctx.server.keyspace.lock_all(ctx.now());
+        Some(f(ctx.server, &mut ks))
+    } else {
+        None
+    }
+}
+
+// ---- commands -------------------------------------------------------------
+
+fn save(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
+    if bgsave_in_progress() {
+        return err("ERR Background save already in progress");
+    }
+    match with_all_shards(ctx, save_locked) {
+        Some(Ok(())) => {
+            ctx.out.ok();
+            Ok(())
+        }
+        _ => err("ERR"),
+    }
+}
+
+fn bgsave(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    let schedule = match argv.len() {
+        1 => false,
+        2 if eq(argv[1], "schedule") => true,
+        _ => return err(SYNTAX),
+    };
+    if bgsave_in_progress() {
+        if schedule {
+            state().scheduled.store(true, Ordering::Relaxed);
+            ctx.out.simple("Background saving scheduled");
+            return Ok(());
+        }
+        return err("ERR Background save already in progress");
+    }
+    match with_all_shards(ctx, bgsave_locked) {
+        Some(Ok(())) => {
+            ctx.out.simple("Background saving started");
+            Ok(())
+        }
+        _ => err("ERR"),
+    }
+}
+
+fn lastsave(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
+    ctx.out.int(state().lastsave.load(Ordering::Relaxed) as i64);
+    Ok(())
+}
+
+/// With `appendonly no` Redis still rewrites the AOF in the background; a
+/// node without AOF answers the same and has nothing to rewrite.
+fn bgrewriteaof(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
+    state().aof_rewrites.fetch_add(1, Ordering::Relaxed);
+    if bgsave_in_progress() {
+        ctx.out
+            .simple("Background append only file rewriting scheduled");
+    } else {
+        ctx.out
+            .simple("Background append only file rewriting started");
+    }
+    Ok(())
+}
+
+fn dump(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    let key = argv[1];
+    let compress = yes(ctx.server, "rdbcompression");
+    let (db, out) = ctx.db_out(key);
+    match db.get(key) {
+        None => out.null(),
+        Some(e) => {
+            let p =
+                writer::dump_payload(&e.value, ferrocache_persist::rdb::DEFAULT_VERSION, compress);
+            out.bulk(&p);
+        }
+    }
+    Ok(())
+}
+
+/// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]
+/// (Redis `restoreCommand`: same checks in the same order).
+fn restore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    let (mut replace, mut absttl) = (false, false);
+    let (mut idle, mut freq): (Option<i64>, Option<i64>) = (None, None);
+    let mut j = 4;
+    while j < argv.len() {
+        let a = argv[j];
+        let more = argv.len() - j - 1;
+        if eq(a, "replace") {
+            replace = true;
+        } else if eq(a, "absttl") {
+            absttl = true;
+        } else if eq(a, "idletime") && more >= 1 && freq.is_none() {
+            let v = int(argv[j + 1])?;
+            if v < 0 {
+                return err("ERR Invalid IDLETIME value, must be >= 0");
+            }
+            idle = Some(v);
+            j += 1;
+        } else if eq(a, "freq") && more >= 1 && idle.is_none() {
+            let v = int(argv[j + 1])?;
+            if !(0..=255).contains(&v) {
+                return err("ERR Invalid FREQ value, must be >= 0 and <= 255");
+            }
+            freq = Some(v);
+            j += 1;
+        } else {
+            return err(SYNTAX);
+        }
+        j += 1;
+    }
+    let key = argv[1];
+    if !replace && ctx.db(key).contains(key) {
+        return err("BUSYKEY Target key name already exists.");
+    }
+    let ttl = int(argv[2])?;
+    if ttl < 0 {
+        return err("ERR Invalid TTL value, must be >= 0");
+    }
+    let Some((obj, _ver)) = reader::verify_dump_payload(argv[3], RESTORE_MAX_VERSION) else {
+        return err("ERR DUMP payload version or checksum are wrong");
+    };
+    let now = ctx.now();
+    let tun = ctx.server.keyspace.tunables.clone();
+    let value = match reader::read_dump_object(obj, &tun) {
+        Ok(v) => v,
+        Err(_) => return err("ERR Bad data format"),
+    };
+    let db = ctx.db(key);
+    if replace {
+        db.remove(key);
+    }
+    let at = match (ttl, absttl) {
+        (0, _) => None,
+        (t, true) => Some(t as u64),
+        (t, false) => Some(now.saturating_add(t as u64)),
+    };
+    if at.is_some_and(|a| a <= now) {
+        ctx.out.ok();
+        return Ok(());
+    }
+    let mut entry = Entry::new(value);
+    let t = &db.tunables;
+    entry.set_access(default_access(t, now));
+    if let Some(f) = freq {
+        if t.policy().is_lfu() {
+            entry.set_access(lfu_access(now, f as u32));
+        }
+    } else if let Some(i) = idle {
+        if !t.policy().is_lfu() {
+            entry.set_access(lru_access(now, i as u64));
+        }
+    }
+    db.insert_entry(key, entry, at);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// A new object's access field: "just used" (Redis `LFU_INIT_VAL` = 5
+/// in LFU mode, the current LRU clock otherwise).
+fn default_access(t: &ferrocache_engine::keyspace::Tunables, now_ms: u64) -> u32 {
+    if t.policy().is_lfu() {
+        lfu_access(now_ms, 5)
+    } else {
+        ferrocache_engine::keyspace::lru_ticks_at(now_ms)
+    }
+}
+
+/// LFU access field: `(minutes << 8) | counter`, as `Entry` stores it.
+fn lfu_access(now_ms: u64, counter: u32) -> u32 {
+    let mins = ((now_ms / 60_000) & 0xffff) as u32;
+    (mins << 8) | (counter & 0xff)
+}
+
+/// LRU access field for an object idle `secs` seconds.
+fn lru_access(now_ms: u64, secs: u64) -> u32 {
+    ferrocache_engine::keyspace::lru_ticks_at(now_ms.saturating_sub(secs.saturating_mul(1000)))
+}
+
+// ---- INFO, cron, SHUTDOWN, DEBUG RELOAD, start ----------------------------
+
+/// The `# Persistence` section of INFO (the caller holds every shard).
+pub fn info_section(s: &mut String, ctx: &mut Ctx<'_, '_>) {
+    use std::fmt::Write as _;
+    let dirty = if ctx.ks.holds_all() {
+        dirty_locked(&mut ctx.ks)
+    } else {
+        dirty_unlocked(ctx.server)
+    };
+    let st = state();
+    let running = *st.running.lock();
+    let aof = yes(ctx.server, "appendonly");
+    let cur = running.map_or(-1, |r| r.started.elapsed().as_secs() as i64);
+    s.push_str("# Persistence\r\n");
+    let mut f = |k: &str, v: String| {
+        let _ = write!(s, "{k}:{v}\r\n");
+    };
+    f("loading", "0".into());
+    f("async_loading", "0".into());
+    f("current_cow_peak", "0".into());
+    f("current_cow_size", "0".into());
+    f("current_cow_size_age", "0".into());
+    f("current_fork_perc", "0.00".into());
+    f("current_save_keys_processed", "0".into());
+    f("current_save_keys_total", "0".into());
+    f(
+        "rdb_changes_since_last_save",
+        changes_since_save(dirty).to_string(),
+    );
+    f(
+        "rdb_bgsave_in_progress",
+        u8::from(running.is_some()).to_string(),
+    );
+    f(
+        "rdb_last_save_time",
+        st.lastsave.load(Ordering::Relaxed).to_string(),
+    );
+    f(
+        "rdb_last_bgsave_status",
+        if st.last_bgsave_ok.load(Ordering::Relaxed) {
+            "ok"
+        } else {
+            "err"
+        }
+        .into(),
+    );
+    f(
+        "rdb_last_bgsave_time_sec",
+        st.last_bgsave_secs.load(Ordering::Relaxed).to_string(),
+    );
+    f("rdb_current_bgsave_time_sec", cur.to_string());
+    f("rdb_saves", st.saves.load(Ordering::Relaxed).to_string());
+    f("rdb_last_cow_size", "0".into());
+    f(
+        "rdb_last_load_keys_expired",
+        st.loaded_expired.load(Ordering::Relaxed).to_string(),
+    );
+    f(
+        "rdb_last_load_keys_loaded",
+        st.loaded_keys.load(Ordering::Relaxed).to_string(),
+    );
+    f("aof_enabled", u8::from(aof).to_string());
+    f("aof_rewrite_in_progress", "0".into());
+    f("aof_rewrite_scheduled", "0".into());
+    f("aof_last_rewrite_time_sec", "-1".into());
+    f("aof_current_rewrite_time_sec", "-1".into());
+    f("aof_last_bgrewrite_status", "ok".into());
+    f(
+        "aof_rewrites",
+        st.aof_rewrites.load(Ordering::Relaxed).to_string(),
+    );
+    f("aof_rewrites_consecutive_failures", "0".into());
+    f("aof_last_write_status", "ok".into());
+    f("aof_last_cow_size", "0".into());
+    f("module_fork_in_progress", "0".into());
+    f("module_fork_last_cow_size", "0".into());
+}
+
+/// `save` parameter as (seconds, changes) pairs.
+fn save_points(server: &Server) -> Vec<(u64, u64)> {
+    let v = server.config.get("save").unwrap_or_default();
+    let nums: Vec<u64> = v
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    nums.chunks_exact(2).map(|c| (c[0], c[1])).collect()
+}
+
+/// One cron tick: start a BGSAVE when a save point is reached or one was
+/// scheduled (Redis `serverCron`).
+pub fn cron(server: &Server) {
+    if bgsave_in_progress() {
+        return;
+    }
+    let st = state();
+    let now = unix_secs();
+    let mut go = st.scheduled.load(Ordering::Relaxed);
+    if !go {
+        let points = save_points(server);
+        if points.is_empty() {
+            return;
+        }
+        let changes = changes_since_save(dirty_unlocked(server));
+        let since = now.saturating_sub(st.lastsave.load(Ordering::Relaxed));
+        let retry_ok = st.last_bgsave_ok.load(Ordering::Relaxed)
+            || now.saturating_sub(st.last_try.load(Ordering::Relaxed)) > BGSAVE_RETRY_DELAY_SECS;
+        go = retry_ok && points.iter().any(|&(secs, n)| changes >= n && since > secs);
+    }
+    if go {
+        let mut ks = server.keyspace.lock_all(ferrocache_engine::clock::now_ms());
+        let _ = bgsave_locked(server, &mut ks);
+    }
+}
+
+/// SHUTDOWN's save: Redis saves when save points are configured (or SAVE
+/// is given) unless NOSAVE. Returns false when the save failed.
+pub fn shutdown_save(ctx: &mut Ctx<'_, '_>, save: bool, nosave: bool) -> bool {
+    kill_bgsave();
+    if nosave || (!save && save_points(ctx.server).is_empty()) {
+        return true;
+    }
+    matches!(with_all_shards(ctx, save_locked), Some(Ok(())))
+}
+
+/// Load a snapshot into the locked shards (which must be all of them),
+/// replacing nothing: callers clear first if needed.
+pub fn load_into(
+    server: &Server,
+    ks: &mut Locked<'_>,
+    path: &std::path::Path,
+    partial: bool,
+) -> Result<ferrocache_persist::LoadSummary, String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let key = state().options.lock().key_file.clone();
+    let input: Box<dyn io::Read> = match key {
+        Some(k) => {
+            let key = ferrocache_persist::crypt::Key::from_file(&k)
+                .map_err(|e| format!("{}: {e}", k.display()))?;
+            ferrocache_persist::crypt::open_maybe_encrypted(f, Some(&key))
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => ferrocache_persist::crypt::open_maybe_encrypted(f, None)
+            .map_err(|e| format!("{}: {e}", path.display()))?,
+    };
+    let input = io::BufReader::with_capacity(1 << 20, input);
+    let tun = server.keyspace.tunables.clone();
+    let now = ks.now();
+    let ndb = server.keyspace.databases();
+    let (mut loaded, mut expired) = (0u64, 0u64);
+    let mut functions = Vec::new();
+    let res = reader::read_rdb(input, &tun, yes(server, "rdbchecksum"), |item| {
+        match item {
+            Item::Key(k) => {
+                if k.db >= ndb {
+                    return Err(RdbError::Corrupt {
+                        offset: 0,
+                        msg: format!(
+                            "snapshot uses database {} but this node has {ndb} databases",
+                            k.db
+                        ),
+                    });
+                }
+                if k.expire_ms.is_some_and(|at| at <= now) {
+                    expired += 1;
+                    return Ok(());
+                }
+                let mut e = Entry::new(k.value);
+                e.set_access(default_access(&tun, now));
+                if let Some(f) = k.freq {
+                    e.set_access(lfu_access(now, u32::from(f)));
+                } else if let Some(i) = k.idle_secs {
+                    e.set_access(lru_access(now, i));
+                }
+                ks.db(k.db, &k.key).insert_entry(&k.key, e, k.expire_ms);
+                loaded += 1;
+            }
+            Item::Function(code) => functions.push(code),
+            Item::Aux(..) => {}
+        }
+        Ok(())
+    });
+    let st = state();
+    st.loaded_keys.store(loaded, Ordering::Relaxed);
+    st.loaded_expired.store(expired, Ordering::Relaxed);
+    match FUNCTION_HOOKS.get() {
+        Some(h) => {
+            (h.load)(functions).map_err(|e| format!("{}: functions: {e}", path.display()))?
+        }
+        None => *st.functions.lock() = functions,
+    }
+    // Loaded keys are not changes since the last save.
+    st.dirty_at_save.store(dirty_locked(ks), Ordering::Relaxed);
+    match res {
+        Ok(s) => Ok(s),
+        Err(e) if partial => Err(format!(
+            "PARTIAL:{}: {e} (kept {loaded} keys read before the error)",
+            path.display()
+        )),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Load `dir`/`dbfilename` at start, before the node accepts connections.
+/// A missing file is an empty dataset; a bad one refuses the start (unless
+/// `--rdb-load-partial yes`). Returns a line for the log.
+pub fn load_at_start(server: &Server) -> Result<Option<String>, String> {
+    let (path, _) = rdb_path(server);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let partial = state().options.lock().load_partial;
+    let started = Instant::now();
+    let mut ks = server.keyspace.lock_all(ferrocache_engine::clock::now_ms());
+    let res = load_into(server, &mut ks, &path, partial);
+    if res.is_err() && !partial {
+        for (_, s) in ks.shards() {
+            for d in &mut s.dbs {
+                d.clear();
+            }
+        }
+    }
+    state().lastsave.store(unix_secs(), Ordering::Relaxed);
+    match res {
+        Ok(s) => Ok(Some(format!(
+            "DB loaded from disk: {:.3} seconds ({} keys, RDB v{}, {} bytes)",
+            started.elapsed().as_secs_f64(),
+            s.keys,
+            s.version,
+            s.bytes
+        ))),
+        Err(e) if e.starts_with("PARTIAL:") => Ok(Some(format!(
+            "WARNING: loaded a partial snapshot: {}",
+            &e["PARTIAL:".len()..]
+        ))),
+        Err(e) => Err(format!("Bad snapshot, refusing to start: {e}")),
+    }
+}
+
+/// DEBUG RELOAD: save, empty every database, load the file back.
+pub fn debug_reload(ctx: &mut Ctx<'_, '_>) -> CmdResult {
+    let r = with_all_shards(ctx, |server, ks| -> Result<(), String> {
+        save_locked(server, ks).map_err(|e| format!("ERR Error trying to save the DB: {e}"))?;
+        for (_, s) in ks.shards() {
+            for d in &mut s.dbs {
+                d.clear();
+            }
+        }
+        let (path, _) = rdb_path(server);
+        load_into(server, ks, &path, false)
+            .map(|_| ())
+            .map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))
+    });
+    match r {
+        Some(Ok(())) => {
+            ctx.out.ok();
+            Ok(())
+        }
+        Some(Err(e)) => errf(e),
+        None => err("ERR DEBUG RELOAD is not allowed here"),
+    }
+}

@@ -1,0 +1,935 @@
+//! Persistence against the real redis-server 7.0: RDB files both ways,
+//! DUMP/RESTORE both ways, the persistence commands, crash safety of
+//! BGSAVE, corrupt and encrypted snapshots, save points and SHUTDOWN.
+
+mod common;
+
+use common::{start_ferrocache, start_redis_server, Node, Pair, TempDir};
+use redis::{Connection, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn q(con: &mut Connection, args: &[&[u8]]) -> Value {
+    let mut c = redis::cmd(std::str::from_utf8(args[0]).expect("utf8"));
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query(con)
+        .unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(args[0])))
+}
+
+fn qs(con: &mut Connection, cmd: &str) -> Value {
+    let parts: Vec<&[u8]> = cmd.split_whitespace().map(str::as_bytes).collect();
+    q(con, &parts)
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Okay => "OK".into(),
+        Value::Int(n) => n.to_string(),
+        Value::Nil => "(nil)".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Fill a node with every type and encoding.
+fn fill(con: &mut Connection) {
+    let cmds: Vec<Vec<Vec<u8>>> = {
+        let mut v: Vec<Vec<Vec<u8>>> = Vec::new();
+        let mut c = |parts: &[&[u8]]| v.push(parts.iter().map(|p| p.to_vec()).collect());
+        c(&[b"SELECT", b"0"]);
+        c(&[b"SET", b"str:small", b"hello"]);
+        c(&[b"SET", b"str:empty", b""]);
+        c(&[b"SET", b"str:int8", b"-12"]);
+        c(&[b"SET", b"str:int32", b"2147483647"]);
+        c(&[b"SET", b"str:int64", b"9223372036854775807"]);
+        c(&[b"SET", b"str:notcanon", b"007"]);
+        c(&[b"SET", b"str:bin", b"\x00\x01\xff\r\n\x00"]);
+        c(&[b"SET", b"str:lzf", "abcdefgh".repeat(300).as_bytes()]);
+        let noise: Vec<u8> = (0..3000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        c(&[b"SET", b"str:noise", &noise]);
+        c(&[b"SET", b"str:ttl", b"v", b"EX", b"5000"]);
+        c(&[b"SET", b"str:pttl", b"12", b"PX", b"900000"]);
+        c(&[b"SET", b"str:45", "x".repeat(45).as_bytes()]);
+        c(&[
+            b"RPUSH",
+            b"list:small",
+            b"a",
+            b"1",
+            b"-300",
+            b"70000",
+            b"4294967296",
+            b"",
+        ]);
+        for i in 0..40 {
+            let items: Vec<Vec<u8>> = (0..25)
+                .map(|j| format!("item-{i}-{j}").into_bytes())
+                .collect();
+            let mut p: Vec<&[u8]> = vec![b"RPUSH", b"list:big"];
+            p.extend(items.iter().map(|x| x.as_slice()));
+            c(&p);
+        }
+        c(&[
+            b"RPUSH",
+            b"list:hugeelem",
+            "y".repeat(20000).as_bytes(),
+            b"z",
+        ]);
+        c(&[
+            b"SADD",
+            b"set:intset",
+            b"1",
+            b"2",
+            b"-3",
+            b"100000",
+            b"-9000000000",
+        ]);
+        let ints: Vec<Vec<u8>> = (0..600).map(|i| (i * 7).to_string().into_bytes()).collect();
+        let mut p: Vec<&[u8]> = vec![b"SADD", b"set:manyints"];
+        p.extend(ints.iter().map(|x| x.as_slice()));
+        c(&p);
+        c(&[b"SADD", b"set:small", b"a", b"b", b"c"]);
+        let strs: Vec<Vec<u8>> = (0..300)
+            .map(|i| format!("member{i}").into_bytes())
+            .collect();
+        let mut p: Vec<&[u8]> = vec![b"SADD", b"set:big"];
+        p.extend(strs.iter().map(|x| x.as_slice()));
+        c(&p);
+        c(&[
+            b"ZADD",
+            b"zset:small",
+            b"1",
+            b"a",
+            b"2.5",
+            b"b",
+            b"-inf",
+            b"c",
+            b"+inf",
+            b"d",
+            b"-0.125",
+            b"e",
+            b"100",
+            b"f",
+        ]);
+        let mut zargs: Vec<Vec<u8>> = vec![b"ZADD".to_vec(), b"zset:big".to_vec()];
+        for i in 0..300 {
+            zargs.push(format!("{}", i as f64 / 7.0).into_bytes());
+            zargs.push(format!("zm{i}").into_bytes());
+        }
+        let zr: Vec<&[u8]> = zargs.iter().map(|x| x.as_slice()).collect();
+        c(&zr);
+        c(&[
+            b"ZADD",
+            b"zset:longmember",
+            b"1",
+            "m".repeat(100).as_bytes(),
+        ]);
+        c(&[
+            b"GEOADD",
+            b"geo",
+            b"13.361389",
+            b"38.115556",
+            b"Palermo",
+            b"15.087269",
+            b"37.502669",
+            b"Catania",
+        ]);
+        c(&[
+            b"HSET",
+            b"hash:small",
+            b"f1",
+            b"v1",
+            b"f2",
+            b"2",
+            b"f3",
+            b"",
+        ]);
+        let mut hargs: Vec<Vec<u8>> = vec![b"HSET".to_vec(), b"hash:big".to_vec()];
+        for i in 0..700 {
+            hargs.push(format!("field{i}").into_bytes());
+            hargs.push(format!("{i}").into_bytes());
+        }
+        let hr: Vec<&[u8]> = hargs.iter().map(|x| x.as_slice()).collect();
+        c(&hr);
+        c(&[b"HSET", b"hash:longval", b"f", "v".repeat(100).as_bytes()]);
+        c(&[b"PFADD", b"hll", b"a", b"b", b"c"]);
+        c(&[b"SETBIT", b"bitmap", b"1000", b"1"]);
+        // Streams.
+        for i in 1..=230 {
+            let id = format!("{}-{}", 1_000_000 + i / 4, i % 4);
+            let val = i.to_string();
+            if i % 9 == 0 {
+                c(&[
+                    b"XADD",
+                    b"stream:main",
+                    id.as_bytes(),
+                    b"other",
+                    val.as_bytes(),
+                ]);
+            } else {
+                c(&[
+                    b"XADD",
+                    b"stream:main",
+                    id.as_bytes(),
+                    b"temp",
+                    val.as_bytes(),
+                    b"hum",
+                    b"high",
+                ]);
+            }
+        }
+        c(&[b"XDEL", b"stream:main", b"1000001-0", b"1000010-2"]);
+        c(&[b"XGROUP", b"CREATE", b"stream:main", b"g1", b"0"]);
+        c(&[b"XGROUP", b"CREATE", b"stream:main", b"g2", b"$"]);
+        c(&[
+            b"XREADGROUP",
+            b"GROUP",
+            b"g1",
+            b"alice",
+            b"COUNT",
+            b"5",
+            b"STREAMS",
+            b"stream:main",
+            b">",
+        ]);
+        c(&[
+            b"XREADGROUP",
+            b"GROUP",
+            b"g1",
+            b"bob",
+            b"COUNT",
+            b"3",
+            b"STREAMS",
+            b"stream:main",
+            b">",
+        ]);
+        c(&[b"XACK", b"stream:main", b"g1", b"1000000-2"]);
+        c(&[
+            b"XGROUP",
+            b"CREATECONSUMER",
+            b"stream:main",
+            b"g2",
+            b"carol",
+        ]);
+        c(&[
+            b"XGROUP",
+            b"CREATE",
+            b"stream:empty",
+            b"g",
+            b"$",
+            b"MKSTREAM",
+        ]);
+        for i in 1..=11 {
+            let id = format!("5-{i}");
+            c(&[
+                b"XADD",
+                b"stream:trimmed",
+                b"MAXLEN",
+                b"5",
+                id.as_bytes(),
+                b"a",
+                b"1",
+            ]);
+        }
+        c(&[b"SELECT", b"1"]);
+        c(&[b"SET", b"db1:key", b"one"]);
+        c(&[b"LPUSH", b"db1:list", b"x"]);
+        c(&[b"SELECT", b"9"]);
+        c(&[b"SET", b"db9:key", b"nine", b"EX", b"100000"]);
+        c(&[b"SELECT", b"0"]);
+        v
+    };
+    for cmd in &cmds {
+        let parts: Vec<&[u8]> = cmd.iter().map(|x| x.as_slice()).collect();
+        q(con, &parts);
+    }
+}
+
+/// Everything observable about a node's data, key by key.
+fn describe(node: &Node, with_encoding: bool) -> BTreeMap<(usize, String), String> {
+    let mut con = node.client();
+    let mut out = BTreeMap::new();
+    for db in 0..16usize {
+        qs(&mut con, &format!("SELECT {db}"));
+        let keys: Vec<Vec<u8>> = match qs(&mut con, "KEYS *") {
+            Value::Array(a) => a
+                .into_iter()
+                .filter_map(|v| match v {
+                    Value::BulkString(b) => Some(b),
+                    _ => None,
+                })
+                .collect(),
+            _ => vec![],
+        };
+        for k in keys {
+            let t = text(&q(&mut con, &[b"TYPE", &k]));
+            let mut d = format!("type={t}");
+            if with_encoding {
+                d += &format!(" enc={}", text(&q(&mut con, &[b"OBJECT", b"ENCODING", &k])));
+            }
+            let pttl = match q(&mut con, &[b"PTTL", &k]) {
+                Value::Int(n) => n,
+                _ => -3,
+            };
+            d += &format!(" ttl~{pttl}~");
+            let body = match t.as_str() {
+                "string" => format!("{:?}", q(&mut con, &[b"GET", &k])),
+                "list" => format!("{:?}", q(&mut con, &[b"LRANGE", &k, b"0", b"-1"])),
+                "set" => {
+                    let mut m: Vec<String> = match q(&mut con, &[b"SMEMBERS", &k]) {
+                        Value::Array(a) => a.iter().map(text).collect(),
+                        _ => vec![],
+                    };
+                    m.sort();
+                    format!("{m:?}")
+                }
+                "zset" => format!(
+                    "{:?}",
+                    q(&mut con, &[b"ZRANGE", &k, b"0", b"-1", b"WITHSCORES"])
+                ),
+                "hash" => {
+                    let mut m: Vec<String> = match q(&mut con, &[b"HGETALL", &k]) {
+                        Value::Array(a) => a
+                            .chunks(2)
+                            .map(|p| format!("{}={}", text(&p[0]), text(&p[1])))
+                            .collect(),
+                        _ => vec![],
+                    };
+                    m.sort();
+                    format!("{m:?}")
+                }
+                "stream" => {
+                    let mut s = format!("{:?}", q(&mut con, &[b"XRANGE", &k, b"-", b"+"]));
+                    if let Value::Array(info) = q(&mut con, &[b"XINFO", b"STREAM", &k]) {
+                        for p in info.chunks(2) {
+                            let f = text(&p[0]);
+                            if [
+                                "length",
+                                "last-generated-id",
+                                "max-deleted-entry-id",
+                                "entries-added",
+                                "recorded-first-entry-id",
+                                "groups",
+                            ]
+                            .contains(&f.as_str())
+                            {
+                                s += &format!(" {f}={}", text(&p[1]));
+                            }
+                        }
+                    }
+                    if let Value::Array(groups) = q(&mut con, &[b"XINFO", b"GROUPS", &k]) {
+                        for g in groups {
+                            let Value::Array(g) = g else { continue };
+                            let mut name = Vec::new();
+                            for p in g.chunks(2) {
+                                if text(&p[0]) == "name" {
+                                    if let Value::BulkString(b) = &p[1] {
+                                        name = b.clone();
+                                    }
+                                }
+                                s += &format!(" {}={}", text(&p[0]), text(&p[1]));
+                            }
+                            if let Value::Array(pel) =
+                                q(&mut con, &[b"XPENDING", &k, &name, b"-", b"+", b"1000"])
+                            {
+                                for e in pel {
+                                    if let Value::Array(e) = e {
+                                        s += &format!(
+                                            " pel={},{},{}",
+                                            text(&e[0]),
+                                            text(&e[1]),
+                                            text(&e[3])
+                                        );
+                                    }
+                                }
+                            }
+                            if let Value::Array(cs) =
+                                q(&mut con, &[b"XINFO", b"CONSUMERS", &k, &name])
+                            {
+                                for c in cs {
+                                    if let Value::Array(c) = c {
+                                        for p in c.chunks(2) {
+                                            let f = text(&p[0]);
+                                            if f == "name" || f == "pending" {
+                                                s += &format!(" c.{f}={}", text(&p[1]));
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    s
+                }
+                other => format!("unknown type {other}"),
+            };
+            d += &format!(" {body}");
+            out.insert((db, String::from_utf8_lossy(&k).into_owned()), d);
+        }
+    }
+    out
+}
+
+fn assert_same(
+    a: &BTreeMap<(usize, String), String>,
+    b: &BTreeMap<(usize, String), String>,
+    what: &str,
+) {
+    let ka: Vec<_> = a.keys().collect();
+    let kb: Vec<_> = b.keys().collect();
+    assert_eq!(ka, kb, "{what}: key sets differ");
+    for (k, v) in a {
+        let w = b.get(k).map(String::as_str).unwrap_or_default();
+        let (va, ta) = split_ttl(v);
+        let (vb, tb) = split_ttl(w);
+        assert_eq!(va, vb, "{what}: key {k:?} differs");
+        // TTLs: equal when absent, within 3 s when set (time passes).
+        assert!(
+            (ta < 0 && ta == tb) || (ta >= 0 && tb >= 0 && (ta - tb).abs() <= 3000),
+            "{what}: key {k:?} ttl {ta} vs {tb}"
+        );
+    }
+}
+
+/// Separate the `ttl~N~` part of a description from the rest.
+fn split_ttl(d: &str) -> (String, i64) {
+    let Some(a) = d.find(" ttl~") else {
+        return (d.to_string(), -3);
+    };
+    let rest = &d[a + 5..];
+    let Some(b) = rest.find('~') else {
+        return (d.to_string(), -3);
+    };
+    let n = rest[..b].parse().unwrap_or(-3);
+    (format!("{}{}", &d[..a], &rest[b + 1..]), n)
+}
+
+fn dir_arg(d: &TempDir) -> String {
+    d.0.to_string_lossy().into_owned()
+}
+
+#[test]
+fn rdb_files_round_trip_with_redis_server() {
+    let d = TempDir::new("persist-rt");
+    let dir = dir_arg(&d);
+    let Some(redis) = start_redis_server(&["--dir", &dir, "--enable-debug-command", "yes"]) else {
+        return;
+    };
+    fill(&mut redis.client());
+    // Encodings as redis-server itself has them after a load.
+    assert_eq!(text(&qs(&mut redis.client(), "DEBUG RELOAD")), "OK");
+    let expected = describe(&redis, true);
+    assert!(expected.len() > 30);
+    drop(redis);
+
+    // redis-server's file → ferrocache.
+    let fc = start_ferrocache(&["--dir", &dir]);
+    let got = describe(&fc, true);
+    assert_same(&expected, &got, "redis-server RDB loaded by ferrocache");
+    let info = text(&qs(&mut fc.client(), "INFO persistence"));
+    assert!(
+        info.contains(&format!("rdb_last_load_keys_loaded:{}", expected.len())),
+        "{info}"
+    );
+    assert!(info.contains("rdb_changes_since_last_save:0"), "{info}");
+
+    // ferrocache's file → redis-server (SAVE overwrites the same file).
+    let mut con = fc.client();
+    assert_eq!(text(&qs(&mut con, "SAVE")), "OK");
+    drop(fc);
+    let redis2 = start_redis_server(&["--dir", &dir]).expect("redis-server");
+    let back = describe(&redis2, true);
+    assert_same(&expected, &back, "ferrocache RDB loaded by redis-server");
+}
+
+#[test]
+fn bgsave_file_loads_in_redis_server_and_ferrocache() {
+    let d = TempDir::new("persist-bg");
+    let dir = dir_arg(&d);
+    let fc = start_ferrocache(&["--dir", &dir]);
+    let mut con = fc.client();
+    fill(&mut con);
+    let expected = describe(&fc, false);
+    assert_eq!(text(&qs(&mut con, "BGSAVE")), "Background saving started");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let info = text(&qs(&mut con, "INFO persistence"));
+        if info.contains("rdb_bgsave_in_progress:0") {
+            assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "BGSAVE did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Writes after the fork are not in the snapshot.
+    qs(&mut con, "SET after:fork 1");
+    drop(fc);
+    assert!(d.0.join("dump.rdb").exists());
+    let fc2 = start_ferrocache(&["--dir", &dir]);
+    assert_same(
+        &expected,
+        &describe(&fc2, false),
+        "BGSAVE reloaded by ferrocache",
+    );
+    drop(fc2);
+    if let Some(redis) = start_redis_server(&["--dir", &dir]) {
+        assert_same(
+            &expected,
+            &describe(&redis, false),
+            "BGSAVE loaded by redis-server",
+        );
+    }
+}
+
+#[test]
+fn dump_restore_both_ways() {
+    let Some(redis) = start_redis_server(&[]) else {
+        return;
+    };
+    let fc = start_ferrocache(&[]);
+    let (mut rc, mut fcc) = (redis.client(), fc.client());
+    fill(&mut rc);
+    fill(&mut fcc);
+    let keys: Vec<Vec<u8>> = match qs(&mut rc, "KEYS *") {
+        Value::Array(a) => a
+            .into_iter()
+            .filter_map(|v| {
+                if let Value::BulkString(b) = v {
+                    Some(b)
+                } else {
+                    None
+                }
+            })
+            .collect(),
+        _ => vec![],
+    };
+    assert!(keys.len() > 20);
+    for k in &keys {
+        let mut nk = b"copy:".to_vec();
+        nk.extend_from_slice(k);
+        // redis → ferrocache
+        let p = q(&mut rc, &[b"DUMP", k]);
+        let Value::BulkString(p) = p else {
+            panic!("dump {k:?}")
+        };
+        assert_eq!(
+            text(&q(&mut fcc, &[b"RESTORE", &nk, b"0", &p])),
+            "OK",
+            "{k:?}"
+        );
+        // ferrocache → redis
+        let p2 = q(&mut fcc, &[b"DUMP", k]);
+        let Value::BulkString(p2) = p2 else {
+            panic!("dump {k:?}")
+        };
+        assert_eq!(
+            text(&q(&mut rc, &[b"RESTORE", &nk, b"0", &p2])),
+            "OK",
+            "{k:?}"
+        );
+    }
+    let a = describe(&redis, false);
+    let b = describe(&fc, false);
+    assert_same(&a, &b, "after cross RESTORE");
+}
+
+#[test]
+fn persistence_commands_match_redis() {
+    let Some(mut p) = Pair::start(&[]) else {
+        return;
+    };
+    // DUMP payloads of compact values are byte-identical.
+    for setup in [
+        "SET s hello",
+        "SET n 12345",
+        "SET big 123456789012",
+        "RPUSH l a b 1 2",
+        "SADD si 1 2 3",
+        "HSET h a 1 b x",
+        "ZADD z 1 a 2.5 b",
+    ] {
+        p.check_str(setup);
+    }
+    for k in ["s", "n", "big", "l", "si", "h", "z", "missing"] {
+        p.check_str(&format!("DUMP {k}"));
+    }
+    p.check_str("DUMP");
+    p.check_str("DUMP a b");
+    // RESTORE: errors in Redis's order.
+    let (payload, _) = p.both(&[b"DUMP", b"s"]);
+    // payload is a RESP bulk; extract it.
+    let start = payload
+        .iter()
+        .position(|&c| c == b'\n')
+        .map(|x| x + 1)
+        .unwrap_or(0);
+    let body = payload[start..payload.len() - 2].to_vec();
+    p.check(&[b"RESTORE", b"s", b"0", &body]);
+    p.check(&[b"RESTORE", b"new", b"-1", &body]);
+    p.check(&[b"RESTORE", b"new", b"abc", &body]);
+    p.check(&[b"RESTORE", b"new", b"0", b"garbage-payload"]);
+    let mut bad = body.clone();
+    if let Some(b) = bad.get_mut(1) {
+        *b ^= 1;
+    }
+    p.check(&[b"RESTORE", b"new", b"0", &bad]);
+    p.check(&[b"RESTORE", b"new", b"0", &body, b"BOGUS"]);
+    p.check(&[b"RESTORE", b"new", b"0", &body, b"IDLETIME", b"-1"]);
+    p.check(&[b"RESTORE", b"new", b"0", &body, b"IDLETIME", b"x"]);
+    p.check(&[b"RESTORE", b"new", b"0", &body, b"FREQ", b"256"]);
+    p.check(&[
+        b"RESTORE",
+        b"new",
+        b"0",
+        &body,
+        b"IDLETIME",
+        b"10",
+        b"FREQ",
+        b"5",
+    ]);
+    p.check(&[b"RESTORE", b"new", b"0", &body, b"IDLETIME"]);
+    p.check(&[b"RESTORE", b"new", b"0"]);
+    p.check(&[b"RESTORE", b"s", b"0", &body, b"REPLACE"]);
+    p.check(&[b"RESTORE", b"new", b"0", &body, b"IDLETIME", b"100"]);
+    p.check_str("GET new");
+    p.check(&[b"RESTORE", b"past", b"1000", &body, b"ABSTTL"]);
+    p.check_str("EXISTS past");
+    p.check(&[b"RESTORE", b"ttl", b"100000", &body, b"REPLACE"]);
+    p.check_str("TTL ttl");
+    p.check(&[b"RESTORE", b"abs", b"99999999999999", &body, b"ABSTTL"]);
+    p.check_str("PEXPIRETIME abs");
+    p.check_str("SET wrongtype:target x");
+    p.check(&[b"RESTORE", b"wrongtype:target", b"0", &body]);
+    // The other commands.
+    p.check_str("BGREWRITEAOF");
+    p.check_str("BGREWRITEAOF x");
+    p.check_str("SAVE x");
+    p.check_str("BGSAVE x");
+    p.check_str("BGSAVE SCHEDULE x");
+    p.check_str("LASTSAVE x");
+    p.check_str("SAVE");
+    let (a, b) = p.both(&[b"LASTSAVE"]);
+    assert!(a.starts_with(b":") && b.starts_with(b":"));
+    // (BGSAVE itself is not compared: redis-server may still be busy with
+    // the AOF rewrite started above.)
+    let _ = p.both(&[b"HELLO", b"3"]);
+    p.check_str("DUMP missing");
+    p.check_str("LASTSAVE x");
+}
+
+/// Set a string value of `n` bytes under `keys` keys (through pipelines).
+fn bulk_load(con: &mut Connection, keys: usize, n: usize) {
+    let v = "v".repeat(n);
+    for chunk in (0..keys).collect::<Vec<_>>().chunks(1000) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            pipe.cmd("SET").arg(format!("key:{i}")).arg(&v).ignore();
+        }
+        let _: () = pipe.query(con).expect("pipeline");
+    }
+}
+
+#[test]
+fn kill_during_bgsave_keeps_previous_snapshot() {
+    let d = TempDir::new("persist-crash");
+    let dir = dir_arg(&d);
+    let mut baseline = 0i64;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for round in 0..20 {
+        let fc = start_ferrocache(&["--dir", &dir]);
+        let mut con = fc.client();
+        let size = match qs(&mut con, "DBSIZE") {
+            Value::Int(n) => n,
+            _ => -1,
+        };
+        if round == 0 {
+            bulk_load(&mut con, 60_000, 200);
+            assert_eq!(text(&qs(&mut con, "SAVE")), "OK");
+            baseline = 60_000;
+        } else {
+            // The previous round's kill never leaves a broken file.
+            assert!(
+                size == baseline || size == baseline + 1,
+                "round {round}: dbsize {size}, baseline {baseline}"
+            );
+            baseline = size;
+        }
+        qs(&mut con, &format!("SET round:{round} x"));
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = seed % 60;
+        let _ = qs(&mut con, "BGSAVE");
+        std::thread::sleep(Duration::from_millis(delay));
+        drop(con);
+        drop(fc); // SIGKILL: the server and (through PDEATHSIG) its child.
+    }
+    let fc = start_ferrocache(&["--dir", &dir]);
+    let size = match qs(&mut fc.client(), "DBSIZE") {
+        Value::Int(n) => n,
+        _ => -1,
+    };
+    assert!(size == baseline || size == baseline + 1);
+}
+
+/// Start ferrocache expecting it to refuse to start; returns its output.
+fn start_fails(args: &[&str]) -> String {
+    let port = common::free_port().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .arg("redis")
+        .args(["--port", &port, "--bind", "127.0.0.1"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(!status.success());
+            assert_ne!(status.code(), Some(101), "panicked");
+            let out = child.wait_with_output().expect("output");
+            let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+            s += &String::from_utf8_lossy(&out.stderr);
+            assert!(!s.contains("panicked"), "{s}");
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ferrocache started with {args:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn corrupt_snapshots_refuse_to_start() {
+    let d = TempDir::new("persist-corrupt");
+    let dir = dir_arg(&d);
+    let fc = start_ferrocache(&["--dir", &dir]);
+    let mut con = fc.client();
+    fill(&mut con);
+    assert_eq!(text(&qs(&mut con, "SAVE")), "OK");
+    drop(fc);
+    let path = d.0.join("dump.rdb");
+    let good = std::fs::read(&path).expect("read");
+    let mut x = 77u64;
+    for i in 0..12 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let cut = (x % good.len() as u64) as usize;
+        let bad = if i % 2 == 0 {
+            good[..cut].to_vec()
+        } else {
+            let mut b = good.clone();
+            b[cut] ^= 0x20;
+            b
+        };
+        std::fs::write(&path, &bad).expect("write");
+        let out = start_fails(&["--dir", &dir]);
+        assert!(out.contains("dump.rdb") && out.contains("offset"), "{out}");
+    }
+    // A truncated file with --rdb-load-partial yes starts with a prefix.
+    std::fs::write(&path, &good[..good.len() / 2]).expect("write");
+    let fc = start_ferrocache(&["--dir", &dir, "--rdb-load-partial", "yes"]);
+    let n = match qs(&mut fc.client(), "DBSIZE") {
+        Value::Int(n) => n,
+        _ => -1,
+    };
+    assert!(n > 0, "some keys loaded");
+}
+
+fn wait_bgsave(con: &mut Connection) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while text(&qs(con, "INFO persistence")).contains("rdb_bgsave_in_progress:1") {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run_cli(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .args(args)
+        .output()
+        .expect("run");
+    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+    s += &String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(101), "panicked: {s}");
+    (out.status.success(), s)
+}
+
+#[test]
+fn encrypted_snapshots() {
+    let d = TempDir::new("persist-enc");
+    let dir = dir_arg(&d);
+    let k1 = d.0.join("k1");
+    let k2 = d.0.join("k2");
+    std::fs::write(&k1, [42u8; 32]).expect("key");
+    std::fs::write(&k2, b"a passphrase for rotation\n").expect("key");
+    let (k1s, k2s) = (
+        k1.to_string_lossy().into_owned(),
+        k2.to_string_lossy().into_owned(),
+    );
+    let fc = start_ferrocache(&["--dir", &dir, "--snapshot-encryption-key-file", &k1s]);
+    let mut con = fc.client();
+    fill(&mut con);
+    let expected = describe(&fc, false);
+    assert_eq!(text(&qs(&mut con, "SAVE")), "OK");
+    qs(&mut con, "BGSAVE");
+    wait_bgsave(&mut con);
+    drop(fc);
+    let path = d.0.join("dump.rdb");
+    let bytes = std::fs::read(&path).expect("read");
+    assert!(bytes.starts_with(b"FCRDBENC"));
+    // Same key: loads.
+    let fc = start_ferrocache(&["--dir", &dir, "--snapshot-encryption-key-file", &k1s]);
+    assert_same(&expected, &describe(&fc, false), "encrypted reload");
+    drop(fc);
+    // No key / wrong key: refused, clearly.
+    let out = start_fails(&["--dir", &dir]);
+    assert!(out.contains("encrypted"), "{out}");
+    let out = start_fails(&["--dir", &dir, "--snapshot-encryption-key-file", &k2s]);
+    assert!(out.contains("wrong key"), "{out}");
+    // Tampered byte: refused.
+    let mut t = bytes.clone();
+    let mid = t.len() / 2;
+    t[mid] ^= 1;
+    let tampered = d.0.join("tampered");
+    std::fs::create_dir_all(&tampered).expect("mkdir");
+    std::fs::write(tampered.join("dump.rdb"), &t).expect("write");
+    let out = start_fails(&[
+        "--dir",
+        &tampered.to_string_lossy(),
+        "--snapshot-encryption-key-file",
+        &k1s,
+    ]);
+    assert!(out.contains("authentication failed"), "{out}");
+    // inspect
+    let p = path.to_string_lossy().into_owned();
+    let (ok, out) = run_cli(&["snapshot", "inspect", &p, "--key-file", &k1s]);
+    assert!(
+        ok && out.contains("encrypted: yes") && out.contains("status: ok"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("keys: {}", expected.len())), "{out}");
+    let (ok, _) = run_cli(&["snapshot", "inspect", &p, "--key-file", &k2s]);
+    assert!(!ok);
+    // rotate k1 → k2, then decrypt to plain, which redis-server loads.
+    let rotated = d.0.join("rotated.rdb").to_string_lossy().into_owned();
+    let (ok, out) = run_cli(&[
+        "snapshot",
+        "convert",
+        &p,
+        &rotated,
+        "--key-file",
+        &k1s,
+        "--new-key-file",
+        &k2s,
+    ]);
+    assert!(ok, "{out}");
+    let plain_dir = d.0.join("plain");
+    std::fs::create_dir_all(&plain_dir).expect("mkdir");
+    let plain = plain_dir.join("dump.rdb").to_string_lossy().into_owned();
+    let (ok, out) = run_cli(&["snapshot", "convert", &rotated, &plain, "--key-file", &k2s]);
+    assert!(ok, "{out}");
+    let (ok, out) = run_cli(&["snapshot", "inspect", &plain]);
+    assert!(
+        ok && out.contains("encrypted: no") && out.contains("checksum: ok"),
+        "{out}"
+    );
+    if let Some(redis) = start_redis_server(&["--dir", &plain_dir.to_string_lossy()]) {
+        assert_same(
+            &expected,
+            &describe(&redis, false),
+            "decrypted file in redis-server",
+        );
+    }
+    // A plain RDB seeds an encrypted node; its next save is encrypted.
+    let fc = start_ferrocache(&[
+        "--dir",
+        &plain_dir.to_string_lossy(),
+        "--snapshot-encryption-key-file",
+        &k2s,
+    ]);
+    assert_same(
+        &expected,
+        &describe(&fc, false),
+        "plain seed into encrypted node",
+    );
+    assert_eq!(text(&qs(&mut fc.client(), "SAVE")), "OK");
+    assert!(std::fs::read(plain_dir.join("dump.rdb"))
+        .expect("read")
+        .starts_with(b"FCRDBENC"));
+}
+
+#[test]
+fn save_points_shutdown_and_debug_reload() {
+    let d = TempDir::new("persist-points");
+    let dir = dir_arg(&d);
+    let fc = start_ferrocache(&[
+        "--dir",
+        &dir,
+        "--save",
+        "1 1",
+        "--enable-debug-command",
+        "yes",
+    ]);
+    let mut con = fc.client();
+    let before = text(&qs(&mut con, "LASTSAVE"));
+    qs(&mut con, "SET a 1");
+    assert!(text(&qs(&mut con, "INFO persistence")).contains("rdb_changes_since_last_save:1"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = text(&qs(&mut con, "INFO persistence"));
+        if info.contains("rdb_changes_since_last_save:0")
+            && info.contains("rdb_bgsave_in_progress:0")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "save point never fired: {info}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(d.0.join("dump.rdb").exists());
+    assert!(text(&qs(&mut con, "LASTSAVE")) >= before);
+    // DEBUG RELOAD keeps the data.
+    qs(&mut con, "RPUSH l x y z");
+    qs(&mut con, "SET t v EX 1000");
+    assert_eq!(text(&qs(&mut con, "DEBUG RELOAD")), "OK");
+    assert_eq!(
+        format!("{:?}", qs(&mut con, "LRANGE l 0 -1")),
+        format!(
+            "{:?}",
+            Value::Array(vec![
+                Value::BulkString(b"x".to_vec()),
+                Value::BulkString(b"y".to_vec()),
+                Value::BulkString(b"z".to_vec())
+            ])
+        )
+    );
+    assert!(matches!(qs(&mut con, "TTL t"), Value::Int(n) if n > 990));
+    // SHUTDOWN saves; SHUTDOWN NOSAVE does not.
+    q(&mut con, &[b"CONFIG", b"SET", b"save", b""]);
+    qs(&mut con, "SET last 1");
+    let _ = redis::cmd("SHUTDOWN").arg("SAVE").query::<Value>(&mut con);
+    drop(con);
+    drop(fc);
+    let fc = start_ferrocache(&["--dir", &dir]);
+    let mut con = fc.client();
+    assert_eq!(text(&qs(&mut con, "GET last")), "1");
+    qs(&mut con, "SET after 1");
+    let _ = redis::cmd("SHUTDOWN")
+        .arg("NOSAVE")
+        .query::<Value>(&mut con);
+    drop(con);
+    drop(fc);
+    let fc = start_ferrocache(&["--dir", &dir]);
+    assert_eq!(text(&qs(&mut fc.client(), "EXISTS after")), "0");
+    let _ = Path::new(&dir);
+}
