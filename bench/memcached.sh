@@ -10,7 +10,10 @@
 #   pinned:   both servers with -t 1 on core SERVER_CPU, memaslap on CLIENT_CPU
 #   unpinned: both servers with -t 2, nothing pinned
 # Rounds alternate between the servers; the median TPS is reported with the
-# ratio ferrocache / memcached. Then memory per item: RSS after MEM_ITEMS
+# ratio ferrocache / memcached, and the median server efficiency (operations
+# per CPU-second the server process used, from /proc/<pid>/stat) with its
+# ratio: on a shared machine TPS follows the CPU each server happened to
+# get, efficiency much less so. Then memory per item: RSS after MEM_ITEMS
 # items of 100 bytes (both with -m 1024, so nothing is evicted).
 #
 # Environment: ROUNDS (3), DURATION (5s), CLIENTS (50), MEM_ITEMS (1000000),
@@ -79,32 +82,44 @@ cmd
 CFG
 }
 
-tps() { # $1 port, $2 division, $3 pin
-    local pin=()
+cpu_ticks() { # $1 pid: utime + stime in clock ticks
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+tps() { # $1 port, $2 division, $3 pin, $4 server pid -> "TPS OPS_PER_CPU_SECOND"
+    local pin=() t0 t1 out
     [[ "$3" == 1 ]] && pin=(taskset -c "$CLIENT_CPU")
-    "${pin[@]}" "$SLAP" -s "127.0.0.1:$1" -F "$WORK/slap.cfg" -t "$DURATION" -T 1 \
-        -c "$CLIENTS" -d "$2" 2>/dev/null | awk '/^Run time/ {for (i=1;i<=NF;i++) if ($i=="TPS:") print $(i+1)}' | tail -1
+    t0=$(cpu_ticks "$4")
+    out=$("${pin[@]}" "$SLAP" -s "127.0.0.1:$1" -F "$WORK/slap.cfg" -t "$DURATION" -T 1 \
+        -c "$CLIENTS" -d "$2" 2>/dev/null | awk '/^Run time/ {for (i=1;i<=NF;i++) {if ($i=="TPS:") t=$(i+1); if ($i=="Ops:") o=$(i+1)}} END {print t, o}')
+    t1=$(cpu_ticks "$4")
+    # Server CPU efficiency: operations per CPU-second the server used
+    # (robust on a shared machine, where TPS depends on the CPU it got).
+    python3 -c "import sys; t, o = '$out'.split() or ['0', '0']; ticks = $t1 - $t0; print(t, int(int(o) * $(getconf CLK_TCK) / ticks) if ticks else 0)"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 
-printf "setup\tworkload\tmemcached_tps\tferrocache_tps\tratio\n" > "$RESULTS"
+printf "setup\tworkload\tmemcached_tps\tferrocache_tps\tratio\tmc_ops/cpu-s\tfc_ops/cpu-s\tcpu_ratio\n" > "$RESULTS"
 for setup in pinned unpinned; do
     if [[ $setup == pinned ]]; then threads=1; pin=1; else threads=2; pin=0; fi
     start_servers "$threads" "$pin"
     for size in 32 1024; do
         cfg "$size"
         for div in 1 10; do
-            mc=(); fc=()
+            mc=(); fc=(); mce=(); fce=()
             for _ in $(seq "$ROUNDS"); do
-                mc+=("$(tps "$MC_PORT" "$div" "$pin")")
-                fc+=("$(tps "$FC_PORT" "$div" "$pin")")
+                read -r t e < <(tps "$MC_PORT" "$div" "$pin" "$MC_PID"); mc+=("$t"); mce+=("$e")
+                read -r t e < <(tps "$FC_PORT" "$div" "$pin" "$FC_PID"); fc+=("$t"); fce+=("$e")
             done
             m=$(printf "%s\n" "${mc[@]}" | median)
             f=$(printf "%s\n" "${fc[@]}" | median)
+            me=$(printf "%s\n" "${mce[@]}" | median)
+            fe=$(printf "%s\n" "${fce[@]}" | median)
             ratio=$(python3 -c "print(f'{$f/$m:.2f}' if $m else 'n/a')")
+            eratio=$(python3 -c "print(f'{$fe/$me:.2f}' if $me else 'n/a')")
             label="get:set 10:1 ${size}B $( [[ $div == 1 ]] && echo single-get || echo "multi-get x$div")"
-            printf "%s (-t %s)\t%s\t%s\t%s\t%s\n" "$setup" "$threads" "$label" "$m" "$f" "$ratio" >> "$RESULTS"
+            printf "%s (-t %s)\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$setup" "$threads" "$label" "$m" "$f" "$ratio" "$me" "$fe" "$eratio" >> "$RESULTS"
         done
     done
     stop_servers

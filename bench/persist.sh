@@ -39,7 +39,9 @@ start() { # name port dir
   fi
   local t0; t0=$(date +%s.%N)
   until [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; do sleep 0.02; done
-  echo "$(date +%s.%N) - $t0" | bc
+  # (written to a file: the caller must not run this in a subshell, whose
+  # exit would run the cleanup trap)
+  echo "$(date +%s.%N) - $t0" | bc > "$WORK/elapsed"
 }
 
 stop() { # name port
@@ -91,14 +93,15 @@ printf "%-10s %9s %9s %9s %9s %11s %11s %11s %11s %10s %10s\n" server save_s sav
 for name in redis ferrocache; do
   dir="$WORK/$name"; mkdir -p "$dir"
   port=$(free_port)
-  start "$name" "$port" "$dir" >/dev/null
+  start "$name" "$port" "$dir"
   fill "$port"
   t0=$(date +%s.%N); redis-cli -p "$port" save >/dev/null; t1=$(date +%s.%N)
   save_s=$(echo "$t1 - $t0" | bc)
   bytes=$(stat -c %s "$dir/dump.rdb")
   save_mbs=$(echo "scale=1; $bytes / 1048576 / $save_s" | bc)
   stop "$name" "$port"
-  load_s=$(start "$name" "$port" "$dir")
+  start "$name" "$port" "$dir"
+  load_s=$(cat "$WORK/elapsed")
   load_mbs=$(echo "scale=1; $bytes / 1048576 / $load_s" | bc)
   read -r g50 g99 s50 s99 <<<"$(p99 "$port")"
   pid=$(cat "$WORK/$name.pid")

@@ -17,7 +17,7 @@
 #   NO_BUILD=1 ROUNDS=5 SUBS=10 bench/redis-issue4.sh
 #
 # Environment: ROUNDS (3), N (200000 requests per run), NPUB (N/2 publishes
-# per run), SUBS (10 subscribers), GEO_POINTS (100000), GEO_N (N/4 queries),
+# per run), SUBS (10 subscribers), GEO_POINTS (100000), GEO_N (N/20 queries),
 # CLIENTS (50), SERVER_CPU (0), CLIENT_CPU (1), NO_BUILD, OUT (raw TSV),
 # ONLY (regex: run only matching workloads, e.g. ONLY='XADD|GEO').
 set -euo pipefail
@@ -29,7 +29,7 @@ N=${N:-200000}
 NPUB=${NPUB:-$((N / 2))}
 SUBS=${SUBS:-10}
 GEO_POINTS=${GEO_POINTS:-100000}
-GEO_N=${GEO_N:-$((N / 4))}
+GEO_N=${GEO_N:-$((N / 20))}
 CLIENTS=${CLIENTS:-50}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}

@@ -82,9 +82,8 @@ fn esc(b: &[u8]) -> String {
 /// replies' `[kind, name, count]` frames in order without the names plus
 /// the sorted names (UNSUBSCRIBE without arguments), else sorted replies.
 fn unordered_form(v: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let split = |r: &[u8]| -> Vec<Vec<u8>> {
-        r.split(|&b| b == b'\n').map(|l| l.to_vec()).collect()
-    };
+    let split =
+        |r: &[u8]| -> Vec<Vec<u8>> { r.split(|&b| b == b'\n').map(|l| l.to_vec()).collect() };
     if v.len() == 1 {
         let mut lines = split(&v[0]);
         lines.sort();
@@ -112,7 +111,9 @@ fn unordered_form(v: &[Vec<u8>]) -> Vec<Vec<u8>> {
 }
 
 fn words(cmd: &str) -> Vec<Vec<u8>> {
-    cmd.split_whitespace().map(|w| w.as_bytes().to_vec()).collect()
+    cmd.split_whitespace()
+        .map(|w| w.as_bytes().to_vec())
+        .collect()
 }
 
 impl Multi {

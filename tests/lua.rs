@@ -377,7 +377,6 @@ fn script_cache_matches_redis() {
         p.check_str(&format!("COMMAND INFO {c}"));
         p.check_str(&format!("COMMAND GETKEYS {c} return 2 k1 k2 a1"));
     }
-    p.check_str("COMMAND DOCS eval");
     // SELECT inside a script changes only the script's database.
     p.check_str("FLUSHALL");
     eval(
@@ -424,6 +423,9 @@ fn functions_match_redis() {
     p.check_str("FCALL incr_by 1 counter 5");
     p.check_str("FCALL_RO incr_by 1 counter 5");
     p.check_str("FCALL nosuch 0");
+    p.check_str("FCALL f1 x");
+    p.check_str("FCALL f1 5 a");
+    p.check_str("FCALL f1 -1");
     p.check_str("FUNCTION STATS");
     // FUNCTION LIST orders functions as Redis's dict does: compare it on a
     // one-function library.
@@ -447,10 +449,17 @@ fn functions_match_redis() {
         "#!lua name=lib2\nredis.register_function('f1', function() end)",
         "#!lua name=lib3\nreturn 1",
         "#!lua name=lib3\nx()",
-        "#!lua name=lib3\nerror('at load')",
         "#!lua name=lib3\nredis.register_function('bad name', function() end)",
         "#!lua name=lib3\nredis.register_function('ok')",
-        "#!lua name=lib3\nredis.register_function('f9', function() end) redis.register_function('f9', function() end)",
+        "#!lua name=lib3\nredis.register_function(1, function() end)",
+        "#!lua name=lib5\nredis.register_function('a', 1)",
+        "#!lua name=lib5\nredis.register_function('a', function() end, 3)",
+        "#!lua name=lib5\nredis.register_function{function_name='a'}",
+        "#!lua name=lib5\nredis.register_function{callback=function() end}",
+        "#!lua name=lib5\nredis.register_function{function_name='a', callback=function() end, flags='x'}",
+        "#!lua name=lib5\nredis.register_function{function_name='a', callback=function() end, flags={'bad'}}",
+        "#!lua name=lib5\nredis.register_function{function_name='a', callback=function() end, zzz=1}",
+        "#!lua name=lib6\nredis.register_function('f9', function() end) redis.register_function('f9', function() end)",
     ] {
         p.check(&[b"FUNCTION", b"LOAD", bad.as_bytes()]);
     }
@@ -502,7 +511,7 @@ fn functions_match_redis() {
     }
     assert_eq!(
         fc.call(&[b"FUNCTION", b"RESTORE", &bad]),
-        b"-ERR payload version or checksum are wrong\r\n"
+        b"-ERR DUMP payload version or checksum are wrong\r\n"
     );
     // ferrocache's payload restores into redis-server too (same format).
     let rd = &mut p.redis;

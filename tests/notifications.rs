@@ -17,7 +17,9 @@ struct Side {
 }
 
 fn split(s: &str) -> Vec<Vec<u8>> {
-    s.split_whitespace().map(|a| a.as_bytes().to_vec()).collect()
+    s.split_whitespace()
+        .map(|a| a.as_bytes().to_vec())
+        .collect()
 }
 
 impl Side {
@@ -289,7 +291,14 @@ fn events_resp3_subscriber_and_class_filters() {
     // Only keyevent channels, only generic + list classes.
     d.run("CONFIG SET notify-keyspace-events Egl");
     d.run("CONFIG GET notify-keyspace-events");
-    d.script(&["SET a 1", "DEL a", "RPUSH l a", "LPOP l", "SADD s x", "EXPIRE s 100"]);
+    d.script(&[
+        "SET a 1",
+        "DEL a",
+        "RPUSH l a",
+        "LPOP l",
+        "SADD s x",
+        "EXPIRE s 100",
+    ]);
     // Only keyspace channels, hash and zset.
     d.run("CONFIG SET notify-keyspace-events Khz");
     d.script(&["HSET h a 1", "ZADD z 1 a", "DEL h z", "SET x 1"]);
@@ -306,7 +315,16 @@ fn config_round_trip() {
         return;
     };
     for v in [
-        "KEA", "AKE", "Kg", "E$lshzxetmdn", "KEg$lshzxetd", "Kn", "Em", "KA", "xE", "KEAnm",
+        "KEA",
+        "AKE",
+        "Kg",
+        "E$lshzxetmdn",
+        "KEg$lshzxetd",
+        "Kn",
+        "Em",
+        "KA",
+        "xE",
+        "KEAnm",
         "",
     ] {
         d.run_args(&[
@@ -350,7 +368,12 @@ fn expired_events_lazy_and_active() {
     d.run("CONFIG SET notify-keyspace-events KEA");
     // Lazy expiry: active expiry off, access after the TTL passed.
     d.run("DEBUG SET-ACTIVE-EXPIRE 0");
-    d.script(&["SET e1 v PX 50", "SET e2 v PX 50", "RPUSH e3 a", "PEXPIRE e3 50"]);
+    d.script(&[
+        "SET e1 v PX 50",
+        "SET e2 v PX 50",
+        "RPUSH e3 a",
+        "PEXPIRE e3 50",
+    ]);
     std::thread::sleep(Duration::from_millis(120));
     d.script(&["GET e1", "SET e2 new", "LPUSH e3 b", "GET e1"]);
     d.run("DEBUG SET-ACTIVE-EXPIRE 1");

@@ -75,6 +75,16 @@ def main():
     assert rc.config_get("maxmemory-policy")["maxmemory-policy"] == "volatile-lru"
     expect(E.InvalidCacheParameterGroupStateFault, ec.delete_cache_parameter_group, CacheParameterGroupName="mine")
 
+    c = ec.describe_cache_clusters(CacheClusterId="r1", ShowCacheNodeInfo=True)["CacheClusters"][0]
+    assert c["CacheParameterGroup"]["ParameterApplyStatus"] == "in-sync", c
+    # A requires-reboot parameter: pending until the node reboots.
+    ec.modify_cache_parameter_group(CacheParameterGroupName="mine", ParameterNameValues=[
+        {"ParameterName": "databases", "ParameterValue": "20"}])
+    c = ec.describe_cache_clusters(CacheClusterId="r1", ShowCacheNodeInfo=True)["CacheClusters"][0]
+    assert c["CacheParameterGroup"]["ParameterApplyStatus"] == "pending-reboot", c
+    assert c["CacheParameterGroup"]["CacheNodeIdsToReboot"] == ["0001"], c
+    assert c["CacheNodes"][0]["ParameterGroupStatus"] == "pending-reboot", c
+
     # Reboot.
     r = ec.reboot_cache_cluster(CacheClusterId="r1", CacheNodeIdsToReboot=["0001"])["CacheCluster"]
     assert r["CacheClusterStatus"] == "rebooting cache cluster nodes", r
@@ -82,6 +92,10 @@ def main():
     fc.wait_cluster(ec, "r1", nodes=1)
     ev = fc.events(ec, "r1")
     assert "Cache node 0001 restarted" in ev, ev
+    c = ec.describe_cache_clusters(CacheClusterId="r1", ShowCacheNodeInfo=True)["CacheClusters"][0]
+    assert c["CacheParameterGroup"]["ParameterApplyStatus"] == "in-sync", c
+    rc = redis.Redis(host=node["Address"], port=node["Port"])
+    assert rc.config_get("databases")["databases"] == "20"
 
     # Tags.
     arn = c["ARN"]

@@ -1209,27 +1209,20 @@ fn apply_params(app: &App, name: &str) -> R<()> {
                         needs_reboot = true;
                     }
                 }
-            } else if d.change == "requires-reboot" {
-                // Only a change from what the nodes were started with.
-                needs_reboot |= g.values.contains_key(d.name) || c.param_apply == "pending-reboot";
             }
         }
+        // Requires-reboot parameters: pending where a node runs with other
+        // values than the group now has.
+        let want = reboot_values(Some(&g), &g.family);
         app.store.write(|t| {
             if let Some(mut c2) = t.get::<Cluster>(Kind::Cluster, &c.id)? {
-                c2.param_apply = if needs_reboot {
-                    "pending-reboot"
-                } else {
-                    "in-sync"
-                }
-                .into();
+                let mut any = false;
                 for n in &mut c2.nodes {
-                    n.param_status = if needs_reboot {
-                        "pending-reboot"
-                    } else {
-                        "in-sync"
-                    }
-                    .into();
+                    let pending = needs_reboot || differs(n, &want, &g.family);
+                    any |= pending;
+                    n.param_status = if pending { "pending-reboot" } else { "in-sync" }.into();
                 }
+                c2.param_apply = if any { "pending-reboot" } else { "in-sync" }.into();
                 t.put(Kind::Cluster, &c.id, &c2)?;
             }
             Ok(())

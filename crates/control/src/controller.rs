@@ -147,6 +147,16 @@ impl App {
         })
     }
 
+    /// The requires-reboot parameter values a node of `c` starts with now.
+    fn started_with(
+        &self,
+        t: &Txn<'_>,
+        c: &Cluster,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let group: Option<ParamGroup> = t.get(Kind::ParamGroup, &c.param_group)?;
+        Ok(reboot_values(group.as_ref(), family_of(&c.engine)))
+    }
+
     /// A new node record for `c` (not started yet: the controller does).
     pub fn new_node(&self, t: &Txn<'_>, c: &mut Cluster) -> Result<Node> {
         c.next_node += 1;
@@ -181,6 +191,7 @@ impl App {
             param_status: "in-sync".into(),
             reason: String::new(),
             misses: 0,
+            started_params: Default::default(),
         })
     }
 
@@ -219,7 +230,7 @@ impl App {
         let n = self
             .ticks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if n % 200 == 0 {
+        if n.is_multiple_of(200) {
             let cutoff = now_ms().saturating_sub(EVENT_KEEP_MS);
             self.store.write(|t| {
                 for (k, e) in t.list::<Event>(Kind::Event)? {
@@ -303,12 +314,13 @@ impl App {
                 let h = health.get(&n.dir).copied().unwrap_or(Health::Down);
                 if reboots.contains(&n.id) {
                     let spec = self.spec(t, &c, &n)?;
+                    n2.started_params = self.started_with(t, &c)?;
+                    n2.param_status = "in-sync".into();
                     n2.pid = Some(self.prov.restart(n.pid, &spec)?);
                     n2.spawned_ms = now;
                     n2.status = "rebooting".into();
                     n2.reason = "reboot".into();
                     n2.seen_up = false;
-                    n2.param_status = "in-sync".into();
                 } else if h == Health::Down {
                     // Maybe running but not recorded (killed between spawn
                     // and commit, or pid not yet observed): adopt it.
@@ -332,6 +344,8 @@ impl App {
                                 self.seed_from_snapshot(t, &c, &dir)?;
                             }
                             let spec = self.spec(t, &c, &n)?;
+                            n2.started_params = self.started_with(t, &c)?;
+                            n2.param_status = "in-sync".into();
                             n2.pid = Some(self.prov.create(&spec)?);
                             n2.spawned_ms = now;
                             n2.seen_up = false;
@@ -352,6 +366,8 @@ impl App {
                             self.event(t, id, "cache-cluster", &msg)?;
                         }
                         let spec = self.spec(t, &c, &n)?;
+                        n2.started_params = self.started_with(t, &c)?;
+                        n2.param_status = "in-sync".into();
                         n2.pid = Some(self.prov.restart(n.pid, &spec)?);
                         n2.spawned_ms = now;
                         n2.seen_up = false;

@@ -28,6 +28,9 @@ pub struct Node {
     pub reason: String,
     /// Consecutive failed health checks while the process is alive.
     pub misses: u32,
+    /// The requires-reboot parameters the running process was started
+    /// with (a group change differing from these is pending-reboot).
+    pub started_params: std::collections::BTreeMap<String, String>,
 }
 
 /// A cache cluster (memcached: 1–40 nodes; redis: one node).
@@ -432,6 +435,38 @@ pub fn param_value(group: Option<&ParamGroup>, family: &str, name: &str) -> Opti
         .iter()
         .find(|d| d.name == name)
         .map(|d| d.default.to_string())
+}
+
+/// The effective values of a family's requires-reboot parameters.
+pub fn reboot_values(
+    group: Option<&ParamGroup>,
+    family: &str,
+) -> std::collections::BTreeMap<String, String> {
+    params_of(family)
+        .unwrap_or(&[])
+        .iter()
+        .filter(|d| d.change == "requires-reboot" && d.modifiable)
+        .map(|d| {
+            let v = group
+                .and_then(|g| g.values.get(d.name))
+                .map(String::as_str)
+                .unwrap_or(d.default);
+            (d.name.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// Does node `n` run with other requires-reboot values than `want`?
+pub fn differs(n: &Node, want: &std::collections::BTreeMap<String, String>, family: &str) -> bool {
+    let defs = params_of(family).unwrap_or(&[]);
+    want.iter().any(|(k, v)| {
+        let started = n
+            .started_params
+            .get(k)
+            .map(String::as_str)
+            .or_else(|| defs.iter().find(|d| d.name == k).map(|d| d.default));
+        started != Some(v.as_str())
+    })
 }
 
 /// Bytes of cache memory for a node type and reserved-memory-percent.

@@ -16,22 +16,48 @@ fn hash(a: u8, b: u8, c: u8) -> usize {
     (v.wrapping_mul(0x9E37_79B1) >> (32 - HLOG)) as usize
 }
 
+thread_local! {
+    /// The hash table, reused across calls: zeroing 64 KiB for every
+    /// 1 KB value would cost more than compressing it. Entries hold
+    /// `base + pos + 1`; only entries above the current call's `base` are
+    /// valid, which keeps the output deterministic without clearing.
+    static HTAB: std::cell::RefCell<(Vec<u32>, u32)> =
+        std::cell::RefCell::new((vec![0u32; 1 << HLOG], 0));
+}
+
 /// Compress `input`; `None` when the result would exceed `max_out` bytes
 /// (the caller then stores the string uncompressed, as Redis does).
 pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
+    if input.len() >= (u32::MAX / 2) as usize {
+        return None;
+    }
+    HTAB.with(|t| {
+        let mut t = t.borrow_mut();
+        let (tab, base) = &mut *t;
+        let n = input.len() as u32 + 1;
+        if base.checked_add(n).is_none_or(|b| b >= u32::MAX / 2) {
+            tab.iter_mut().for_each(|e| *e = 0);
+            *base = 0;
+        }
+        let b = *base;
+        *base += n;
+        compress_with(input, max_out, tab, b)
+    })
+}
+
+fn compress_with(input: &[u8], max_out: usize, htab: &mut [u32], base: u32) -> Option<Vec<u8>> {
     let n = input.len();
     let mut out: Vec<u8> = Vec::with_capacity(max_out.min(n + n / 16 + 8));
-    let mut htab = vec![0u32; 1 << HLOG];
     let mut lit = 0usize;
     let mut lit_at = out.len();
     out.push(0);
     let mut ip = 0usize;
     while ip + 2 < n {
         let h = hash(input[ip], input[ip + 1], input[ip + 2]);
-        let r = htab[h] as usize;
-        htab[h] = (ip + 1) as u32;
-        if r > 0 {
-            let rf = r - 1;
+        let r = htab[h];
+        htab[h] = base + (ip + 1) as u32;
+        if r > base {
+            let rf = (r - base - 1) as usize;
             let off = ip - rf - 1;
             if off < MAX_OFF && input[rf..rf + 3] == input[ip..ip + 3] {
                 let maxlen = MAX_REF.min(n - ip);
@@ -61,7 +87,7 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
                 let end = ip + len;
                 for p in (end.saturating_sub(2)).max(ip + 1)..end {
                     if p + 2 < n {
-                        htab[hash(input[p], input[p + 1], input[p + 2])] = (p + 1) as u32;
+                        htab[hash(input[p], input[p + 1], input[p + 2])] = base + (p + 1) as u32;
                     }
                 }
                 ip = end;

@@ -51,7 +51,12 @@ pub fn notify(ctx: &mut Ctx<'_, '_>, class: u32, event: &str, key: &[u8]) {
 /// [`notify`] for a key in database `db` (MOVE, COPY ... DB).
 #[inline]
 pub fn notify_db(ctx: &mut Ctx<'_, '_>, db: usize, class: u32, event: &str, key: &[u8]) {
-    let on = ctx.server.config.hot().notify_keyspace_events.load(Ordering::Relaxed);
+    let on = ctx
+        .server
+        .config
+        .hot()
+        .notify_keyspace_events
+        .load(Ordering::Relaxed);
     if on == 0 && !ctx.server.tracking.active() {
         return;
     }
@@ -77,7 +82,11 @@ fn reborrow<'a>(me: &'a mut Me<'_>) -> Me<'a> {
 /// Publish one event on the keyspace/keyevent channels, if its class is on
 /// (`notifyKeyspaceEvent`).
 pub fn publish(server: &Server, class: u32, event: &str, key: &[u8], db: usize, mut me: Me<'_>) {
-    let flags = server.config.hot().notify_keyspace_events.load(Ordering::Relaxed);
+    let flags = server
+        .config
+        .hot()
+        .notify_keyspace_events
+        .load(Ordering::Relaxed);
     if flags & class == 0 {
         return;
     }
@@ -134,7 +143,11 @@ pub fn drain_all(server: &Server, me: &mut Me<'_>) {
     emit(server, events, me);
 }
 
-fn collect(server: &Server, dbs: &mut [ferrocache_engine::Db], out: &mut Vec<(usize, KeyEvent, Blob)>) {
+fn collect(
+    server: &Server,
+    dbs: &mut [ferrocache_engine::Db],
+    out: &mut Vec<(usize, KeyEvent, Blob)>,
+) {
     for (i, d) in dbs.iter_mut().enumerate() {
         if d.key_events.is_empty() {
             continue;
@@ -173,7 +186,11 @@ fn emit(server: &Server, events: Vec<(usize, KeyEvent, Blob)>, me: &mut Me<'_>) 
 /// `notify-keyspace-events` or `tracking-table-max-keys` may have changed
 /// and when a client turns tracking on or off.
 pub fn refresh(server: &Server) {
-    let f = server.config.hot().notify_keyspace_events.load(Ordering::Relaxed);
+    let f = server
+        .config
+        .hot()
+        .notify_keyspace_events
+        .load(Ordering::Relaxed);
     let tracking = server.tracking.active();
     let channels = f & (KEYSPACE | KEYEVENT) != 0;
     let mut mask = 0;
@@ -211,7 +228,21 @@ mod tests {
         let f = |s| crate::config::keyspace_events_from_str(s).unwrap_or(u32::MAX);
         assert_eq!(f("K"), KEYSPACE);
         assert_eq!(f("E"), KEYEVENT);
-        assert_eq!(f("g$lshzxetmdn"), GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | KEY_MISS | MODULE | NEW);
+        assert_eq!(
+            f("g$lshzxetmdn"),
+            GENERIC
+                | STRING
+                | LIST
+                | SET
+                | HASH
+                | ZSET
+                | EXPIRED
+                | EVICTED
+                | STREAM
+                | KEY_MISS
+                | MODULE
+                | NEW
+        );
         assert_eq!(f("A") & (KEY_MISS | NEW), 0);
     }
 }

@@ -66,6 +66,9 @@ struct Prefix {
     keys: BTreeMap<Vec<u8>, u64>,
 }
 
+/// Keys modified under one BCAST prefix → id of their last modifier.
+type BcastKeys = BTreeMap<Vec<u8>, u64>;
+
 /// What an invalidation message carries.
 enum Payload<'a> {
     Key(&'a [u8]),
@@ -150,10 +153,7 @@ fn send(server: &Server, inner: &mut Inner, target: u64, payload: Payload<'_>, m
             None => {
                 t.flags |= tflags::BROKEN_REDIR;
                 if t.shared.resp.load(Ordering::Relaxed) == 3 {
-                    let msg = format!(
-                        ">2\r\n$21\r\ntracking-redir-broken\r\n:{}\r\n",
-                        t.redirect
-                    );
+                    let msg = format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{}\r\n", t.redirect);
                     deliver(&t.shared, msg.as_bytes(), me);
                 }
                 return;
@@ -251,7 +251,12 @@ pub fn invalidate_all(server: &Server, mut me: Me<'_>) {
             .all()
             .iter()
             .map(|c| c.id)
-            .filter(|id| inner.clients.get(id).is_some_and(|c| c.flags & tflags::ON != 0))
+            .filter(|id| {
+                inner
+                    .clients
+                    .get(id)
+                    .is_some_and(|c| c.flags & tflags::ON != 0)
+            })
             .collect();
         for id in ids {
             if id == me_id {
@@ -270,12 +275,7 @@ pub fn invalidate_all(server: &Server, mut me: Me<'_>) {
 /// After a read-only command: remember the keys it named for the running
 /// client, if it tracks in default mode (Redis's `trackingRememberKeys`).
 /// Called by dispatch only when [`Tracking::active`].
-pub fn remember_keys(
-    server: &Server,
-    client: &ClientState,
-    spec: &CommandSpec,
-    argv: &[&[u8]],
-) {
+pub fn remember_keys(server: &Server, client: &ClientState, spec: &CommandSpec, argv: &[&[u8]]) {
     let f = client.tracking.flags;
     if f & tflags::ON == 0 || f & tflags::BCAST != 0 || !spec.has(flags::READONLY) {
         return;
@@ -311,10 +311,17 @@ pub fn remember_keys(
 /// queued invalidations after its reply, the BCAST batches, and enforce
 /// `tracking-table-max-keys`. Also drops a CLIENT CACHING flag that served
 /// its command.
-pub fn after_command(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &[&[u8]]) {
+pub fn after_command(
+    server: &Server,
+    client: &mut ClientState,
+    out: &mut ReplyWriter,
+    argv: &[&[u8]],
+) {
     if client.tracking.flags & tflags::CACHING != 0
         && client.multi.is_none()
-        && !argv.first().is_some_and(|c| c.eq_ignore_ascii_case(b"client"))
+        && !argv
+            .first()
+            .is_some_and(|c| c.eq_ignore_ascii_case(b"client"))
     {
         client.tracking.flags &= !tflags::CACHING;
         if let Some(c) = server.tracking.inner.lock().clients.get_mut(&client.id) {
@@ -365,11 +372,16 @@ pub fn flush(server: &Server, me: &mut Me<'_>) {
         }
     }
     // BCAST batches, prefix by prefix in sorted order.
-    let batches: Vec<(BTreeMap<Vec<u8>, u64>, Vec<u64>)> = inner
+    let batches: Vec<(BcastKeys, Vec<u64>)> = inner
         .prefixes
         .values_mut()
         .filter(|p| !p.keys.is_empty())
-        .map(|p| (std::mem::take(&mut p.keys), p.clients.iter().copied().collect()))
+        .map(|p| {
+            (
+                std::mem::take(&mut p.keys),
+                p.clients.iter().copied().collect(),
+            )
+        })
         .collect();
     for (keys, clients) in batches {
         let all = encode_keys(&keys, None);
@@ -380,10 +392,22 @@ pub fn flush(server: &Server, me: &mut Me<'_>) {
                 .is_some_and(|c| c.flags & tflags::NOLOOP != 0);
             if noloop {
                 if let Some(own) = encode_keys(&keys, Some(id)) {
-                    send(server, &mut inner, id, Payload::Proto(&own), &mut reborrow(me));
+                    send(
+                        server,
+                        &mut inner,
+                        id,
+                        Payload::Proto(&own),
+                        &mut reborrow(me),
+                    );
                 }
             } else if let Some(all) = &all {
-                send(server, &mut inner, id, Payload::Proto(all), &mut reborrow(me));
+                send(
+                    server,
+                    &mut inner,
+                    id,
+                    Payload::Proto(all),
+                    &mut reborrow(me),
+                );
             }
         }
     }
@@ -497,7 +521,11 @@ pub fn set_tracking(
                     String::from_utf8_lossy(old)
                 ));
             }
-            if let Some(other) = opts.prefixes.get(i + 1..).and_then(|r| r.iter().find(|o| overlaps(p, o))) {
+            if let Some(other) = opts
+                .prefixes
+                .get(i + 1..)
+                .and_then(|r| r.iter().find(|o| overlaps(p, o)))
+            {
                 return Err(format!(
                     "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
                     String::from_utf8_lossy(p),
@@ -532,7 +560,12 @@ pub fn set_tracking(
         }
     }
     for p in new_prefixes {
-        inner.prefixes.entry(p).or_default().clients.insert(client.id);
+        inner
+            .prefixes
+            .entry(p)
+            .or_default()
+            .clients
+            .insert(client.id);
     }
     drop(inner);
     client.tracking.flags = flags;
@@ -578,17 +611,25 @@ pub fn disable(server: &Server, id: u64) {
 }
 
 /// CLIENT CACHING YES|NO.
-pub fn set_caching(server: &Server, client: &mut ClientState, yes: Option<bool>) -> Result<(), &'static str> {
+pub fn set_caching(
+    server: &Server,
+    client: &mut ClientState,
+    yes: Option<bool>,
+) -> Result<(), &'static str> {
     let f = client.tracking.flags;
     if f & tflags::ON == 0 {
         return Err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
     }
     match yes {
         Some(true) if f & tflags::OPTIN == 0 => {
-            return Err("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.")
+            return Err(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            )
         }
         Some(false) if f & tflags::OPTOUT == 0 => {
-            return Err("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.")
+            return Err(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            )
         }
         None => return Err(crate::error::SYNTAX),
         _ => {}

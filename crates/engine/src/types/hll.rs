@@ -551,7 +551,7 @@ fn estimate(h: &[u64; 64]) -> u64 {
     // registers at 63 give +inf) llroundl yields LLONG_MIN on x86, which
     // PFCOUNT then prints as -9223372036854775808: a Rust `as u64` cast
     // would saturate to u64::MAX (-1) instead.
-    if e.is_finite() && e.abs() < 9.223_372_036_854_775_807e18 {
+    if e.is_finite() && e.abs() < 9_223_372_036_854_775_808.0 {
         e.round() as i64 as u64
     } else {
         i64::MIN as u64

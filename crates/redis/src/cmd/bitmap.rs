@@ -7,10 +7,10 @@
 //! order in which arguments are validated and keys looked up follows the C
 //! code, because it decides which error a client sees.
 
-use crate::notify as nt;
 use crate::args::eq;
 use crate::ctx::Ctx;
 use crate::error::{err, CmdError, CmdResult, NOT_INTEGER, SYNTAX};
+use crate::notify as nt;
 use crate::spec::{acl, flags::*, CommandSpec};
 use ferrocache_engine::types::bitmap::{
     bitop_fold, check_signed_overflow, check_unsigned_overflow, count_range, find_bit, get_bit,
@@ -151,10 +151,11 @@ fn setbit(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         if byte < s.len() {
             let old = set_bit(s.as_mut_slice(), off, on == 1);
             e.set_str_encoding(StrEncoding::Raw);
-            db.dirty += 1;
             out.int(i64::from(old));
-            // Redis signals only a bit that changed (or a grown string).
+            // Redis signals (WATCH, notifications) and counts a write only
+            // for a bit that changed (or a grown string).
             if i64::from(old) != on {
+                db.dirty += 1;
                 nt::notify(ctx, nt::STRING, "setbit", key);
             }
             return Ok(());

@@ -183,6 +183,14 @@ const FLAG_NAMES: &[&str] = &[
 /// flags=, description=})`. Errors are Redis's texts (without "ERR").
 fn parse_registration(args: MultiValue) -> Result<FuncInfo, String> {
     let a: Vec<Value> = args.into_iter().collect();
+    let as_text = |v: &Value| -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.to_string_lossy().to_string()),
+            Value::Number(n) => Some(script::libs::lua_number_string(*n)),
+            Value::Integer(i) => Some(i.to_string()),
+            _ => None,
+        }
+    };
     let (name, cb, flags_v, desc) = match a.as_slice() {
         [Value::Table(t)] => {
             let mut name = None;
@@ -190,56 +198,72 @@ fn parse_registration(args: MultiValue) -> Result<FuncInfo, String> {
             let mut flags = None;
             let mut desc = None;
             for (k, v) in t.pairs::<Value, Value>().filter_map(|p| p.ok()) {
-                let Value::String(k) = k else {
-                    return Err(
-                        "named argument key given to redis.register_function is not a string"
-                            .into(),
-                    );
+                let key = match &k {
+                    Value::String(k) => k.to_string_lossy().to_string(),
+                    _ => String::new(),
                 };
-                match &*k.to_string_lossy() {
+                match key.as_str() {
                     "function_name" => name = Some(v),
                     "callback" => cb = Some(v),
                     "flags" => flags = Some(v),
                     "description" => desc = Some(v),
-                    other => {
-                        return Err(format!(
-                            "unknown argument given to redis.register_function: {other}"
-                        ))
-                    }
+                    _ => return Err("unknown argument given to redis.register_function".into()),
                 }
             }
             (name, cb, flags, desc)
         }
-        [n, f] => (Some(n.clone()), Some(f.clone()), None, None),
+        [_] => return Err("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).".into()),
+        [n, f] => {
+            if as_text(n).is_none() {
+                return Err("first argument to redis.register_function must be a string".into());
+            }
+            if !matches!(f, Value::Function(_)) {
+                return Err("second argument to redis.register_function must be a function".into());
+            }
+            (Some(n.clone()), Some(f.clone()), None, None)
+        }
         _ => return Err("wrong number of arguments to redis.register_function".into()),
     };
-    let Some(Value::String(name)) = name else {
+    let Some(name) = name.as_ref().and_then(as_text) else {
         return Err("redis.register_function must get a function name argument".into());
     };
     let Some(Value::Function(func)) = cb else {
         return Err("redis.register_function must get a callback argument".into());
     };
-    let name = name.to_string_lossy().to_string();
     if !valid_name(&name) {
-        return Err("Function names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
+        // (sic: Redis 7.0 says "Library" here too)
+        return Err("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
     }
     let mut flags = Vec::new();
-    if let Some(Value::Table(ft)) = flags_v {
-        for v in ft.sequence_values::<Value>().filter_map(|v| v.ok()) {
-            let Value::String(s) = v else {
-                return Err("unknown flag given".into());
-            };
-            let s = s.to_string_lossy().to_string();
-            if !FLAG_NAMES.contains(&s.as_str()) {
-                return Err("unknown flag given".into());
+    match flags_v {
+        None | Some(Value::Nil) => {}
+        Some(Value::Table(ft)) => {
+            for v in ft.sequence_values::<Value>().filter_map(|v| v.ok()) {
+                let Value::String(s) = v else {
+                    return Err("unknown flag given".into());
+                };
+                let s = s.to_string_lossy().to_string();
+                if !FLAG_NAMES.contains(&s.as_str()) {
+                    return Err("unknown flag given".into());
+                }
+                flags.push(s);
             }
-            flags.push(s);
         }
+        Some(_) => return Err(
+            "flags argument to redis.register_function must be a table representing function flags"
+                .into(),
+        ),
     }
     let description = match desc {
-        Some(Value::String(s)) => Some(s.as_bytes().to_vec()),
-        Some(Value::Nil) | None => None,
-        Some(_) => return Err("function description must be a string".into()),
+        None | Some(Value::Nil) => None,
+        Some(v) => match as_text(&v) {
+            Some(t) => Some(t.into_bytes()),
+            None => {
+                return Err(
+                    "description argument given to redis.register_function must be a string".into(),
+                )
+            }
+        },
     };
     Ok(FuncInfo {
         name,
@@ -569,33 +593,105 @@ fn rdb_len(out: &mut Vec<u8>, n: usize) {
     }
 }
 
-fn read_rdb_string(b: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
+/// An RDB length (`rdbLoadLen`): (value, is-encoded-string).
+fn read_rdb_len(b: &[u8], pos: &mut usize) -> Option<(usize, bool)> {
     let c = *b.get(*pos)?;
     *pos += 1;
-    let len = match c >> 6 {
-        0 => usize::from(c & 0x3f),
+    Some(match c >> 6 {
+        0 => (usize::from(c & 0x3f), false),
         1 => {
             let d = *b.get(*pos)?;
             *pos += 1;
-            (usize::from(c & 0x3f) << 8) | usize::from(d)
+            ((usize::from(c & 0x3f) << 8) | usize::from(d), false)
         }
         2 if c == 0x80 => {
             let v = b.get(*pos..*pos + 4)?;
             *pos += 4;
-            u32::from_be_bytes([v[0], v[1], v[2], v[3]]) as usize
+            (u32::from_be_bytes([v[0], v[1], v[2], v[3]]) as usize, false)
         }
         2 if c == 0x81 => {
             let v = b.get(*pos..*pos + 8)?;
             *pos += 8;
             let mut a = [0u8; 8];
             a.copy_from_slice(v);
-            usize::try_from(u64::from_be_bytes(a)).ok()?
+            (usize::try_from(u64::from_be_bytes(a)).ok()?, false)
         }
-        _ => return None, // encoded (int/LZF) strings are not produced here
-    };
-    let s = b.get(*pos..pos.checked_add(len)?)?.to_vec();
-    *pos += len;
-    Some(s)
+        3 => (usize::from(c & 0x3f), true),
+        _ => return None,
+    })
+}
+
+/// LZF decompression (liblzf's `lzf_decompress`), for strings redis-server
+/// compressed in its FUNCTION DUMP payloads.
+fn lzf_decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
+    let mut out: Vec<u8> = Vec::with_capacity(out_len);
+    let mut i = 0;
+    while i < input.len() {
+        let ctrl = usize::from(input[i]);
+        i += 1;
+        if ctrl < 32 {
+            let n = ctrl + 1;
+            out.extend_from_slice(input.get(i..i + n)?);
+            i += n;
+        } else {
+            let mut len = ctrl >> 5;
+            if len == 7 {
+                len += usize::from(*input.get(i)?);
+                i += 1;
+            }
+            let back = ((ctrl & 0x1f) << 8) + usize::from(*input.get(i)?) + 1;
+            i += 1;
+            let start = out.len().checked_sub(back)?;
+            for k in 0..len + 2 {
+                let c = *out.get(start + k)?;
+                out.push(c);
+            }
+        }
+        if out.len() > out_len {
+            return None;
+        }
+    }
+    (out.len() == out_len).then_some(out)
+}
+
+/// An RDB string (`rdbGenericLoadStringObject`): raw, integer-encoded or
+/// LZF-compressed.
+fn read_rdb_string(b: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
+    let (len, encoded) = read_rdb_len(b, pos)?;
+    if !encoded {
+        let s = b.get(*pos..pos.checked_add(len)?)?.to_vec();
+        *pos += len;
+        return Some(s);
+    }
+    match len {
+        0 => {
+            let v = *b.get(*pos)? as i8;
+            *pos += 1;
+            Some(v.to_string().into_bytes())
+        }
+        1 => {
+            let v = b.get(*pos..*pos + 2)?;
+            *pos += 2;
+            Some(i16::from_le_bytes([v[0], v[1]]).to_string().into_bytes())
+        }
+        2 => {
+            let v = b.get(*pos..*pos + 4)?;
+            *pos += 4;
+            Some(
+                i32::from_le_bytes([v[0], v[1], v[2], v[3]])
+                    .to_string()
+                    .into_bytes(),
+            )
+        }
+        3 => {
+            let (clen, _) = read_rdb_len(b, pos)?;
+            let (ulen, _) = read_rdb_len(b, pos)?;
+            let data = b.get(*pos..pos.checked_add(clen)?)?;
+            *pos += clen;
+            lzf_decompress(data, ulen)
+        }
+        _ => None,
+    }
 }
 
 fn function_dump(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
@@ -638,7 +734,7 @@ fn function_restore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     }
     let data = argv[2];
     if data.len() < 10 {
-        return err("ERR payload version or checksum are wrong");
+        return err("ERR DUMP payload version or checksum are wrong");
     }
     let (body, footer) = data.split_at(data.len() - 10);
     let ver = u16::from_le_bytes([footer[0], footer[1]]);
@@ -646,7 +742,7 @@ fn function_restore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     crc_b.copy_from_slice(&footer[2..]);
     let crc = u64::from_le_bytes(crc_b);
     if ver > RDB_VERSION || (crc != 0 && crc != crc64(&data[..data.len() - 8])) {
-        return err("ERR payload version or checksum are wrong");
+        return err("ERR DUMP payload version or checksum are wrong");
     }
     let mut codes = Vec::new();
     let mut pos = 0;
@@ -738,12 +834,15 @@ fn function_help(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
 }
 
 fn fcall_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], ro: bool) -> CmdResult {
-    let numkeys = crate::cmd::scripting::parse_numkeys(argv)?;
     let eng = script::engine()?;
     let st = eng.func.lock();
     let name = String::from_utf8_lossy(argv[1]).into_owned();
     let Some(fi) = st.find(&name) else {
         return err("ERR Function not found");
+    };
+    let numkeys = match crate::args::int(argv[2]) {
+        Ok(_) => crate::cmd::scripting::parse_numkeys(argv)?,
+        Err(_) => return err("ERR Bad number of keys provided"),
     };
     let no_writes = fi.flags.iter().any(|f| f == "no-writes");
     if ro && !no_writes {

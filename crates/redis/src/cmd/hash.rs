@@ -9,10 +9,10 @@
 //!
 //! The SCAN cursor/option parsing used by HSCAN and SSCAN lives here too.
 
-use crate::notify as nt;
 use crate::args::{eq, int};
 use crate::ctx::Ctx;
 use crate::error::{err, errf, CmdError, CmdResult, OVERFLOW, SYNTAX};
+use crate::notify as nt;
 use crate::spec::{acl, flags::*, CommandSpec};
 use ferrocache_engine::glob::glob_match;
 use ferrocache_engine::keyspace::Tunables;

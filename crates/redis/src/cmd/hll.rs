@@ -9,9 +9,9 @@
 //! over broken sparse data is `INVALIDOBJ Corrupted HLL object detected`
 //! (partial updates made before the corruption was met stay, as in Redis).
 
-use crate::notify as nt;
 use crate::ctx::Ctx;
 use crate::error::{err, errf, CmdError, CmdResult};
+use crate::notify as nt;
 use crate::spec::{acl, flags::*, CommandSpec};
 use ferrocache_engine::types::hll::{self, Corrupt, REGISTERS};
 use ferrocache_engine::types::string::StrEncoding;
@@ -158,6 +158,16 @@ fn pfcount(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
             return Ok(());
         }
         Some(e) => {
+            as_hll(&e.value)?;
+            // Redis unshares a valid HLL (`dbUnshareStringValue`) before
+            // counting, so the value is raw afterwards even on a cache hit.
+            if let Some(e) = db.get_mut(key) {
+                e.set_str_encoding(StrEncoding::Raw);
+            }
+            let Some(e) = db.get(key) else {
+                out.int(0);
+                return Ok(());
+            };
             let s = as_hll(&e.value)?;
             match hll::cached_card(s) {
                 Some(c) => {
@@ -237,6 +247,10 @@ fn pfdebug(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let Some(e) = db.get_mut(key) else {
         return err("ERR The specified key does not exist");
     };
+    as_hll_mut(&mut e.value)?;
+    // Redis's PFDEBUG unshares the value (`dbUnshareStringValue`) once it
+    // is a valid HLL: OBJECT ENCODING then says raw.
+    e.set_str_encoding(StrEncoding::Raw);
     let s = as_hll_mut(&mut e.value)?;
     let sub_l = sub.to_ascii_lowercase();
     match sub_l.as_slice() {

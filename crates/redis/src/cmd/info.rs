@@ -224,7 +224,12 @@ fn section_clients(s: &mut String, server: &Server) {
     field!(s, "maxclients", "{}", cfg_num(server, "maxclients", 10000));
     field!(s, "client_recent_max_input_buffer", "{max_in}");
     field!(s, "client_recent_max_output_buffer", "{max_out}");
-    field!(s, "blocked_clients", "{}", server.blocking.blocked_clients());
+    field!(
+        s,
+        "blocked_clients",
+        "{}",
+        server.blocking.blocked_clients()
+    );
     field!(s, "tracking_clients", "{}", server.tracking.stats().0);
     field!(s, "clients_in_timeout_table", "0");
 }
@@ -280,19 +285,28 @@ fn section_memory(s: &mut String, server: &Server) {
     field!(s, "allocator_resident", "{rss}");
     field!(s, "total_system_memory", "{sys}");
     field!(s, "total_system_memory_human", "{}", human(sys));
-    field!(s, "used_memory_lua", "0");
-    field!(s, "used_memory_vm_eval", "0");
-    field!(s, "used_memory_lua_human", "0B");
-    field!(s, "used_memory_scripts_eval", "0");
-    field!(s, "number_of_cached_scripts", "0");
-    field!(s, "number_of_functions", "0");
-    field!(s, "number_of_libraries", "0");
-    field!(s, "used_memory_vm_functions", "0");
-    field!(s, "used_memory_vm_total", "0");
-    field!(s, "used_memory_vm_total_human", "0B");
-    field!(s, "used_memory_functions", "0");
-    field!(s, "used_memory_scripts", "0");
-    field!(s, "used_memory_scripts_human", "0B");
+    // Lua scripting (issue 4): the two Lua states and their caches.
+    let lua = crate::script::memory_stats();
+    let vm_total = lua.vm_eval + lua.vm_functions;
+    let scripts = lua.scripts_eval + lua.functions_bytes;
+    field!(s, "used_memory_lua", "{}", lua.vm_eval);
+    field!(s, "used_memory_vm_eval", "{}", lua.vm_eval);
+    field!(s, "used_memory_lua_human", "{}", human(lua.vm_eval as u64));
+    field!(s, "used_memory_scripts_eval", "{}", lua.scripts_eval);
+    field!(s, "number_of_cached_scripts", "{}", lua.cached_scripts);
+    field!(s, "number_of_functions", "{}", lua.functions);
+    field!(s, "number_of_libraries", "{}", lua.libraries);
+    field!(s, "used_memory_vm_functions", "{}", lua.vm_functions);
+    field!(s, "used_memory_vm_total", "{vm_total}");
+    field!(
+        s,
+        "used_memory_vm_total_human",
+        "{}",
+        human(vm_total as u64)
+    );
+    field!(s, "used_memory_functions", "{}", lua.functions_bytes);
+    field!(s, "used_memory_scripts", "{scripts}");
+    field!(s, "used_memory_scripts_human", "{}", human(scripts as u64));
     field!(s, "maxmemory", "{maxmemory}");
     field!(s, "maxmemory_human", "{}", human(maxmemory));
     field!(s, "maxmemory_policy", "{policy}");

@@ -5,10 +5,10 @@
 //! Commands that look at the whole database carry the `GLOBAL` flag, so the
 //! dispatcher holds every shard and they see one consistent keyspace.
 
-use crate::notify as nt;
 use crate::args::{eq, int};
 use crate::ctx::Ctx;
 use crate::error::{err, err_arg, CmdError, CmdResult, NOT_INTEGER, NO_SUCH_KEY, SYNTAX};
+use crate::notify as nt;
 use crate::spec::{acl, flags::*, CommandSpec};
 use ferrocache_engine::glob::glob_match;
 use ferrocache_engine::keyspace::EvictionPolicy;

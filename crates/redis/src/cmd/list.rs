@@ -8,9 +8,9 @@
 //! Every push goes through [`push`], the single place a list grows, so that
 //! blocked clients (BLPOP, BLMOVE, BLMPOP) can be woken from there.
 
-use crate::notify as nt;
 use crate::ctx::Ctx;
 use crate::error::{err, errf, CmdError, CmdResult, INDEX_OUT_OF_RANGE, NO_SUCH_KEY, SYNTAX};
+use crate::notify as nt;
 use crate::spec::{acl, flags::*, numkeys_at, CommandSpec};
 use ferrocache_engine::types::list::{End, ListValue};
 use ferrocache_engine::types::string::parse_i64;
@@ -158,13 +158,21 @@ where
 
 /// The keyspace event of a push (one per command, as Redis).
 fn notify_push(ctx: &mut Ctx<'_, '_>, key: &[u8], end: End) {
-    let ev = if matches!(end, End::Head) { "lpush" } else { "rpush" };
+    let ev = if matches!(end, End::Head) {
+        "lpush"
+    } else {
+        "rpush"
+    };
     nt::notify(ctx, nt::LIST, ev, key);
 }
 
 /// The keyspace events of a pop: `lpop`/`rpop`, then `del` if the list went.
 fn notify_pop(ctx: &mut Ctx<'_, '_>, key: &[u8], end: End, deleted: bool) {
-    let ev = if matches!(end, End::Head) { "lpop" } else { "rpop" };
+    let ev = if matches!(end, End::Head) {
+        "lpop"
+    } else {
+        "rpop"
+    };
     nt::notify(ctx, nt::LIST, ev, key);
     if deleted {
         nt::notify(ctx, nt::GENERIC, "del", key);

@@ -441,7 +441,10 @@ fn do_unsubscribe(
                 if client.pubsub.set_mut(kind).remove(*name) {
                     reg.remove(kind, name, id);
                     if kind == Kind::Pattern {
-                        client.pubsub.pattern_order.retain(|p| p.as_slice() != *name);
+                        client
+                            .pubsub
+                            .pattern_order
+                            .retain(|p| p.as_slice() != *name);
                     }
                 }
                 if let Some(o) = out.as_deref_mut() {

@@ -12,13 +12,13 @@
 //! one by one to a fresh set, exactly as Redis does, so they get the encoding
 //! Redis would give them (intset when all members are integers).
 
-use crate::notify as nt;
 use crate::args::{eq, int};
 use crate::cmd::hash::{
     distinct_indices, parse_cursor, parse_rand_count, parse_scan_opts, scan_reply,
 };
 use crate::ctx::Ctx;
 use crate::error::{err, CmdError, CmdResult, SYNTAX};
+use crate::notify as nt;
 use crate::spec::{acl, flags::*, numkeys_at, CommandSpec};
 use ferrocache_engine::keyspace::Tunables;
 use ferrocache_engine::types::set::SetValue;

@@ -5,10 +5,10 @@
 //! key's TTL, as Redis's `dbOverwrite`/`dbUnshareStringValue` do; commands
 //! that replace it (SET, GETSET, MSET) go through `Db::set`, which clears it.
 
-use crate::notify as nt;
 use crate::args::{eq, int};
 use crate::ctx::Ctx;
 use crate::error::{err, errf, CmdError, CmdResult, NOT_FLOAT, NOT_INTEGER, OVERFLOW, SYNTAX};
+use crate::notify as nt;
 use crate::spec::{acl, flags::*, CommandSpec};
 use ferrocache_engine::types::string::{incr_by_float, parse_i64, IncrFloatError, StrEncoding};
 use ferrocache_engine::{Blob, Value};
@@ -662,9 +662,7 @@ fn lcs(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         .proto_max_bulk_len
         .load(std::sync::atomic::Ordering::Relaxed);
     if (cells as u128) * 4 > max.max(0) as u128 {
-        return err(
-            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
-        );
+        return err("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
     }
     let mut table: Vec<u32> = Vec::new();
     if table.try_reserve_exact(cells).is_err() {

@@ -270,7 +270,9 @@ pub(crate) fn before_write(
             return Some(Before::Live(live));
         }
         "flushdb" => vec![(db, None)],
-        "flushall" => (0..locked.keyspace().databases()).map(|d| (d, None)).collect(),
+        "flushall" => (0..locked.keyspace().databases())
+            .map(|d| (d, None))
+            .collect(),
         "swapdb" => match (dbarg(1), dbarg(2)) {
             (Some(a), Some(b)) => vec![(a, Some(b)), (b, Some(a))],
             _ => return None,
@@ -321,6 +323,30 @@ pub(crate) fn touch_written_keys(
         _ => None,
     };
     let mut map = server.watches.lock();
+    if spec.name == "sort" {
+        // GLOBAL for its BY/GET patterns, but Redis signals only the STORE
+        // destination.
+        let mut dest = None;
+        let mut j = 2;
+        while j < argv.len() {
+            let a = argv[j];
+            if a.eq_ignore_ascii_case(b"limit") {
+                j += 2;
+            } else if a.eq_ignore_ascii_case(b"by") || a.eq_ignore_ascii_case(b"get") {
+                j += 1;
+            } else if a.eq_ignore_ascii_case(b"store") {
+                dest = argv.get(j + 1).copied();
+                j += 1;
+            }
+            j += 1;
+        }
+        if let Some(list) = dest.and_then(|d| map.get(&(db, Blob::new(d)))) {
+            for c in list {
+                c.watch_dirty.store(true, Ordering::Relaxed);
+            }
+        }
+        return;
+    }
     if spec.has(GLOBAL) {
         // FLUSHDB/FLUSHALL/SWAPDB/SORT…STORE: be safe, every watcher.
         for list in map.values() {
@@ -368,9 +394,19 @@ fn written_key_indexes(spec: &CommandSpec, argv: &[&[u8]]) -> Vec<usize> {
     match spec.name {
         "bitop" => vec![2],
         "copy" => vec![2],
-        "pfmerge" | "geosearchstore" | "sunionstore" | "sinterstore" | "sdiffstore" | "zunionstore"
-        | "zinterstore" | "zdiffstore" | "zrangestore" => vec![1],
+        "pfmerge" | "geosearchstore" | "sunionstore" | "sinterstore" | "sdiffstore"
+        | "zunionstore" | "zinterstore" | "zdiffstore" | "zrangestore" => vec![1],
         "georadius" | "georadiusbymember" => all.into_iter().filter(|&i| i != 1).collect(),
+        // Redis 7.0 does not call signalModifiedKey for XSETID and the
+        // consumer-group commands (verified against redis-server 7.0.15);
+        // XGROUP CREATE .. MKSTREAM does when it creates the key (here:
+        // whenever MKSTREAM is given).
+        "xsetid" | "xreadgroup" | "xack" | "xclaim" | "xautoclaim" => Vec::new(),
+        _ if argv[0].eq_ignore_ascii_case(b"xgroup")
+            && !argv.iter().any(|a| a.eq_ignore_ascii_case(b"mkstream")) =>
+        {
+            Vec::new()
+        }
         _ => all,
     }
 }

@@ -7,10 +7,10 @@
 //! O(log n) partition-point searches on the sorted set, then walks from a
 //! rank: O(log n + m) for m returned elements, whatever the encoding.
 
-use crate::notify as nt;
 use crate::args::{self, eq};
 use crate::ctx::Ctx;
 use crate::error::{err, errf, CmdError, CmdResult, SYNTAX};
+use crate::notify as nt;
 use crate::spec::{acl, flags::*, numkeys_at, CommandSpec};
 use ferrocache_engine::types::set::SetValue;
 use ferrocache_engine::types::zset::{Iter as ZIter, ZLimits, ZSetValue};

@@ -76,20 +76,7 @@ redis.status_reply = function(...)
 end
 redis.sha1hex = native.sha1hex
 redis.log = native.log
-redis.acl_check_cmd = function(...)
-  local n = select_("#", ...)
-  if n == 0 then error_(mkerr("Please specify at least one argument for this redis lib call")) end
-  for i = 1, n do
-    local t = type_((select_(i, ...)))
-    if t ~= "string" and t ~= "number" then
-      error_(mkerr("Lua redis lib command arguments must be strings or integers"))
-    end
-  end
-  if not native.command_exists(...) then
-    error_(mkerr("Invalid command passed to redis.acl_check_cmd()"))
-  end
-  return true
-end
+redis.acl_check_cmd = native.acl_check_cmd
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 redis.REDIS_VERSION = native.version

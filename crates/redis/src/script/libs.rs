@@ -105,22 +105,26 @@ fn lrand48() -> i64 {
     (*x >> 17) as i64
 }
 
+fn lua_err(lua: &Lua, msg: &str) -> mlua::Error {
+    mlua::Error::RuntimeError(format!("{}{msg}", where_(lua, 1)))
+}
+
 pub fn math_random(lua: &Lua, args: MultiValue) -> mlua::Result<f64> {
     let a: Vec<Value> = args.into_iter().collect();
     let r = (lrand48() % RAND48_MAX) as f64 / RAND48_MAX as f64;
     let int = |i: usize| -> mlua::Result<f64> {
         check_number(&a, i, "random")
             .map(|n| (n as i64) as f64)
-            .map_err(mlua::Error::RuntimeError)
+            .map_err(|e| lua_err(lua, &e))
     };
-    let _ = lua;
     match a.len() {
         0 => Ok(r),
         1 => {
             let u = int(0)?;
             if u < 1.0 {
-                return Err(mlua::Error::RuntimeError(
-                    "bad argument #1 to 'random' (interval is empty)".into(),
+                return Err(lua_err(
+                    lua,
+                    "bad argument #1 to 'random' (interval is empty)",
                 ));
             }
             Ok((r * u).floor() + 1.0)
@@ -129,21 +133,20 @@ pub fn math_random(lua: &Lua, args: MultiValue) -> mlua::Result<f64> {
             let l = int(0)?;
             let u = int(1)?;
             if l > u {
-                return Err(mlua::Error::RuntimeError(
-                    "bad argument #2 to 'random' (interval is empty)".into(),
+                return Err(lua_err(
+                    lua,
+                    "bad argument #2 to 'random' (interval is empty)",
                 ));
             }
             Ok((r * (u - l + 1.0)).floor() + l)
         }
-        _ => Err(mlua::Error::RuntimeError(
-            "wrong number of arguments".into(),
-        )),
+        _ => Err(lua_err(lua, "wrong number of arguments")),
     }
 }
 
-pub fn math_randomseed(_lua: &Lua, args: MultiValue) -> mlua::Result<()> {
+pub fn math_randomseed(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
     let a: Vec<Value> = args.into_iter().collect();
-    let seed = check_number(&a, 0, "randomseed").map_err(mlua::Error::RuntimeError)? as i64 as i32;
+    let seed = check_number(&a, 0, "randomseed").map_err(|e| lua_err(lua, &e))? as i64 as i32;
     *RAND48.lock() = ((u64::from(seed as u32)) << 16) | 0x330E;
     Ok(())
 }
@@ -945,7 +948,10 @@ pub fn cmsgpack(lua: &Lua) -> mlua::Result<Table> {
         "pack",
         lua.create_function(|lua, args: MultiValue| {
             if args.is_empty() {
-                return fail(lua, "bad argument #0 to 'pack' (MessagePack pack needs input.)");
+                return fail(
+                    lua,
+                    "bad argument #0 to 'pack' (MessagePack pack needs input.)",
+                );
             }
             let mut out = Vec::new();
             for v in args.iter() {
@@ -1345,4 +1351,77 @@ pub fn structlib(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tobit_wraps_like_luabitop() {
+        assert_eq!(tobit(0.0), 0);
+        assert_eq!(tobit(4_294_967_296.0 + 5.0), 5);
+        assert_eq!(tobit(2_147_483_648.0), i32::MIN);
+        assert_eq!(tobit(-1.0), -1);
+        assert_eq!(tobit(2.5), 2);
+        assert_eq!(tobit(3.5), 4);
+    }
+
+    #[test]
+    fn numbers_print_as_lua() {
+        assert_eq!(lua_number_string(1.0), "1");
+        assert_eq!(lua_number_string(0.1), "0.1");
+        assert_eq!(lua_number_string(1e15), "1e+15");
+        assert_eq!(lua_number_string(1.0 / 3.0), "0.33333333333333");
+    }
+
+    #[test]
+    fn msgpack_ints_use_smallest_encoding() {
+        let enc = |n: i64| {
+            let mut v = Vec::new();
+            mp_int(&mut v, n);
+            v
+        };
+        assert_eq!(enc(5), [5]);
+        assert_eq!(enc(-1), [0xff]);
+        assert_eq!(enc(200), [0xcc, 200]);
+        assert_eq!(enc(-200), [0xd1, 0xff, 0x38]);
+        assert_eq!(enc(70000), [0xce, 0, 1, 0x11, 0x70]);
+        let mut v = Vec::new();
+        mp_number(&mut v, 0.5);
+        assert_eq!(v, [0xca, 0x3f, 0, 0, 0]);
+    }
+
+    #[test]
+    fn json_escapes_as_cjson() {
+        let mut v = Vec::new();
+        json_escape(&mut v, b"a\"/\\\x01\x7f\n");
+        assert_eq!(v, b"\"a\\\"\\/\\\\\\u0001\\u007f\\n\"");
+    }
+
+    #[test]
+    fn json_parse_errors_name_tokens() {
+        let lua = Lua::new();
+        let parse = |s: &str| {
+            let mut p = JsonParser {
+                s: s.as_bytes(),
+                i: 0,
+            };
+            let (t, at) = p.next();
+            p.value(&lua, t, at, 0).map(|_| ())
+        };
+        assert_eq!(
+            parse("["),
+            Err("Expected value but found T_END at character 2".into())
+        );
+        assert_eq!(
+            parse("x"),
+            Err("Expected value but found invalid token at character 1".into())
+        );
+        assert_eq!(
+            parse("{1:2}"),
+            Err("Expected object key string but found T_NUMBER at character 2".into())
+        );
+        assert!(parse("{\"a\":[1,2,{\"b\":null}]}").is_ok());
+    }
 }

@@ -202,13 +202,7 @@ impl Vm {
                 })
             })?,
         )?;
-        native.set(
-            "command_exists",
-            lua.create_function(|_, args: MultiValue| {
-                let argv: Vec<Vec<u8>> = args.iter().filter_map(convert::arg_bytes).collect();
-                Ok(lookup(&argv).is_some())
-            })?,
-        )?;
+        native.set("acl_check_cmd", lua.create_function(native_acl_check_cmd)?)?;
         native.set("functions", functions)?;
         native.set("version", "7.0.15")?;
         native.set("version_num", 0x07000f)?;
@@ -219,6 +213,25 @@ impl Vm {
         native.set("bit", libs::bit(&lua)?)?;
         native.set("struct", libs::structlib(&lua)?)?;
         native.set("cmsgpack", libs::cmsgpack(&lua)?)?;
+        // The kill hook stays installed: it costs one atomic load per
+        // HOOK_EVERY instructions, cheaper than installing it per call.
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            |_lua, _dbg| {
+                if ABORT.load(Ordering::Acquire) {
+                    return Err(mlua::Error::RuntimeError(
+                        "Script aborted: the server is shutting down".into(),
+                    ));
+                }
+                // Redis says SCRIPT KILL for FUNCTION KILL too.
+                if KILL.load(Ordering::Acquire) {
+                    return Err(mlua::Error::RuntimeError(
+                        "Script killed by user with SCRIPT KILL...".into(),
+                    ));
+                }
+                Ok(VmState::Continue)
+            },
+        );
         let (slot, globals, runner, _mkerr): (Table, Table, Function, Function) =
             lua.load(BOOTSTRAP).set_name(INTERNAL).call(native)?;
         Ok(Vm {
@@ -324,6 +337,34 @@ fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<Value> {
         _ => String::new(),
     };
     Err(script_err(msg))
+}
+
+/// redis.acl_check_cmd: ferrocache has only the `default` user with every
+/// permission, so any existing command is allowed.
+fn native_acl_check_cmd(lua: &Lua, args: MultiValue) -> mlua::Result<bool> {
+    current_impl(lua, "redis.acl_check_cmd")?;
+    if args.is_empty() {
+        return Err(script_err(
+            "ERR Please specify at least one argument for this redis lib call",
+        ));
+    }
+    let mut argv = Vec::with_capacity(args.len());
+    for v in args.iter() {
+        match convert::arg_bytes(v) {
+            Some(b) => argv.push(b),
+            None => {
+                return Err(script_err(
+                    "ERR Lua redis lib command arguments must be strings or integers",
+                ))
+            }
+        }
+    }
+    if lookup(&argv).is_none() {
+        return Err(script_err(
+            "ERR Invalid command passed to redis.acl_check_cmd()",
+        ));
+    }
+    Ok(true)
 }
 
 /// `tonumber` of a Lua value.
@@ -530,6 +571,48 @@ pub fn engine() -> Result<&'static Engine, CmdError> {
     .ok_or_else(|| CmdError::msg("ERR Failed to initialize the Lua engine"))
 }
 
+/// Scripting figures for INFO `# Memory`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MemoryStats {
+    pub vm_eval: usize,
+    pub vm_functions: usize,
+    pub scripts_eval: usize,
+    pub cached_scripts: usize,
+    pub functions: usize,
+    pub libraries: usize,
+    pub functions_bytes: usize,
+}
+
+/// INFO's scripting memory figures. Never waits for a running script: the
+/// last figures seen are reported while one holds a state.
+pub fn memory_stats() -> MemoryStats {
+    static LAST: Mutex<MemoryStats> = Mutex::new(MemoryStats {
+        vm_eval: 0,
+        vm_functions: 0,
+        scripts_eval: 0,
+        cached_scripts: 0,
+        functions: 0,
+        libraries: 0,
+        functions_bytes: 0,
+    });
+    let Ok(eng) = engine() else {
+        return MemoryStats::default();
+    };
+    let mut last = LAST.lock();
+    if let Some(st) = eng.eval.try_lock() {
+        last.vm_eval = st.vm.used_memory();
+        last.scripts_eval = st.bytes;
+        last.cached_scripts = st.scripts.len();
+    }
+    if let Some(st) = eng.func.try_lock() {
+        last.vm_functions = st.vm.used_memory();
+        last.libraries = st.libs.len();
+        last.functions = st.libs.values().map(|l| l.funcs.len()).sum();
+        last.functions_bytes = st.libs.values().map(|l| l.code.len()).sum();
+    }
+    *last
+}
+
 /// How a script runs.
 pub struct RunMode<'n> {
     /// EVAL (KEYS/ARGV globals) rather than FCALL (arguments).
@@ -621,7 +704,9 @@ impl RunState<'_, '_> {
         let Some(locked) = self.locked.take() else {
             return err_value(lua, "ERR script lost its locks");
         };
-        let mut out = ferrocache_protocol::ReplyWriter::new(if self.resp3 {
+        // (Not ReplyWriter::new: that reserves a connection-sized buffer.)
+        let mut out = ferrocache_protocol::ReplyWriter::default();
+        out.set_version(if self.resp3 {
             ferrocache_protocol::RespVersion::Resp3
         } else {
             ferrocache_protocol::RespVersion::Resp2
@@ -691,26 +776,6 @@ pub fn run(
         vm.globals.raw_set("ARGV", args_t.clone()).map_err(lerr)?;
     }
     let server = ctx.server;
-    let threshold = busy_threshold(server);
-    if threshold > 0 {
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            |_lua, _dbg| {
-                if ABORT.load(Ordering::Acquire) {
-                    return Err(mlua::Error::RuntimeError(
-                        "Script aborted: the server is shutting down".into(),
-                    ));
-                }
-                if KILL.load(Ordering::Acquire) {
-                    // Redis says SCRIPT KILL for FUNCTION KILL too.
-                    return Err(mlua::Error::RuntimeError(
-                        "Script killed by user with SCRIPT KILL...".into(),
-                    ));
-                }
-                Ok(VmState::Continue)
-            },
-        );
-    }
     let _guard = RunGuard::start(
         if mode.eval { 1 } else { 2 },
         mode.command.map(|c| (mode.name.to_string(), c)),
@@ -743,9 +808,6 @@ pub fn run(
         lua.unset_named_registry_value(IMPL_KEY)?;
         r
     });
-    if threshold > 0 {
-        lua.remove_hook();
-    }
     let st = state.into_inner();
     let resp3 = st.resp3;
     if let Some(l) = st.locked {
@@ -809,5 +871,64 @@ fn gc_tick(lua: &Lua) {
     static N: AtomicU64 = AtomicU64::new(0);
     if N.fetch_add(1, Ordering::Relaxed) % 50 == 49 {
         let _ = lua.gc_step_kbytes(50);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_plain(vm: &Vm, src: &str) -> (bool, Value) {
+        let f = vm
+            .compile(src.as_bytes(), "@user_script")
+            .expect("compiles");
+        vm.runner
+            .call::<(bool, Value)>((f, Value::Nil, Value::Nil))
+            .expect("runner")
+    }
+
+    fn err_text(v: &Value) -> String {
+        match v {
+            Value::Table(t) => field_bytes(t, "err")
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+
+    #[test]
+    fn globals_are_protected() {
+        let vm = Vm::new(false).expect("vm");
+        let (ok, e) = run_plain(&vm, "x = 1");
+        assert!(!ok);
+        assert_eq!(
+            err_text(&e),
+            "ERR user_script:1: Attempt to modify a readonly table"
+        );
+        let (ok, e) = run_plain(&vm, "return nope");
+        assert!(!ok);
+        assert_eq!(
+            err_text(&e),
+            "ERR user_script:1: Script attempted to access nonexistent global variable 'nope'"
+        );
+        let (ok, v) = run_plain(&vm, "return type(string.len)");
+        assert!(ok);
+        assert_eq!(v.as_str().map(|s| s.to_string()), Some("function".into()));
+    }
+
+    #[test]
+    fn redis_call_outside_a_script_fails_cleanly() {
+        let vm = Vm::new(false).expect("vm");
+        let (ok, e) = run_plain(&vm, "return redis.call('ping')");
+        assert!(!ok);
+        assert_eq!(
+            err_text(&e),
+            "ERR redis.call/pcall can only be called inside a script invocation"
+        );
+    }
+
+    #[test]
+    fn sha1_hex_is_lowercase() {
+        assert_eq!(sha1_hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
     }
 }
