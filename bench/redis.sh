@@ -79,7 +79,7 @@ start_servers() {
         --save '' --appendonly no --dir "$WORK" --daemonize no \
         >"$WORK/redis.log" 2>&1 &
     REDIS_PID=$!
-    taskset -c "$SERVER_CPU" "$FC_BIN" redis --port "$FC_PORT" --bind 127.0.0.1 \
+    taskset -c "$SERVER_CPU" "$FC_BIN" redis --port "$FC_PORT" --bind 127.0.0.1 --save "" --dir "$WORK" \
         --threads 1 >"$WORK/fc.log" 2>&1 &
     FC_PID=$!
     PIDS+=("$REDIS_PID" "$FC_PID")
