@@ -13,7 +13,8 @@
 # ratio ferrocache / memcached, and the median server efficiency (operations
 # per CPU-second the server process used, from /proc/<pid>/stat) with its
 # ratio: on a shared machine TPS follows the CPU each server happened to
-# get, efficiency much less so. Then memory per item: RSS after MEM_ITEMS
+# get, efficiency much less so. The last two columns give the efficiency's
+# min-max over the rounds (its spread). Then memory per item: RSS after MEM_ITEMS
 # items of 100 bytes (both with -m 1024, so nothing is evicted).
 #
 # Environment: ROUNDS (3), DURATION (5s), CLIENTS (50), MEM_ITEMS (1000000),
@@ -99,8 +100,10 @@ tps() { # $1 port, $2 division, $3 pin, $4 server pid -> "TPS OPS_PER_CPU_SECOND
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
+# min-max of the rounds: the spread a shared machine gives the median.
+spread() { sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo "-" hi}'; }
 
-printf "setup\tworkload\tmemcached_tps\tferrocache_tps\tratio\tmc_ops/cpu-s\tfc_ops/cpu-s\tcpu_ratio\n" > "$RESULTS"
+printf "setup\tworkload\tmemcached_tps\tferrocache_tps\tratio\tmc_ops/cpu-s\tfc_ops/cpu-s\tcpu_ratio\tmc_ops/cpu-s_range\tfc_ops/cpu-s_range\n" > "$RESULTS"
 for setup in pinned unpinned; do
     if [[ $setup == pinned ]]; then threads=1; pin=1; else threads=2; pin=0; fi
     start_servers "$threads" "$pin"
@@ -116,10 +119,12 @@ for setup in pinned unpinned; do
             f=$(printf "%s\n" "${fc[@]}" | median)
             me=$(printf "%s\n" "${mce[@]}" | median)
             fe=$(printf "%s\n" "${fce[@]}" | median)
+            mer=$(printf "%s\n" "${mce[@]}" | spread)
+            fer=$(printf "%s\n" "${fce[@]}" | spread)
             ratio=$(python3 -c "print(f'{$f/$m:.2f}' if $m else 'n/a')")
             eratio=$(python3 -c "print(f'{$fe/$me:.2f}' if $me else 'n/a')")
             label="get:set 10:1 ${size}B $( [[ $div == 1 ]] && echo single-get || echo "multi-get x$div")"
-            printf "%s (-t %s)\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$setup" "$threads" "$label" "$m" "$f" "$ratio" "$me" "$fe" "$eratio" >> "$RESULTS"
+            printf "%s (-t %s)\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$setup" "$threads" "$label" "$m" "$f" "$ratio" "$me" "$fe" "$eratio" "$mer" "$fer" >> "$RESULTS"
         done
     done
     stop_servers

@@ -11,7 +11,9 @@
 #   GEOSEARCH         `GEOSEARCH geo FROMLONLAT 13.4 52.5 BYRADIUS 5 km ASC
 #                     COUNT 10` over GEO_POINTS points preloaded around Berlin
 #   EVALSHA           `EVALSHA <sha of "return redis.call('INCR', KEYS[1])"> 1 ctr`
-#                     (skipped while ferrocache lacks SCRIPT LOAD/EVALSHA)
+#   EVAL              `EVAL "return(redis.call('INCR',KEYS[1]))" 1 ctr` (the
+#                     body is hashed and looked up on every call)
+#   FCALL             `FCALL incr1 1 ctr`, a library function doing the same
 #
 #   bench/redis-issue4.sh
 #   NO_BUILD=1 ROUNDS=5 SUBS=10 bench/redis-issue4.sh
@@ -167,17 +169,26 @@ if supports SCRIPT LOAD "return redis.call('INCR', KEYS[1])"; then
     redis-cli -p "$FC_PORT" SCRIPT LOAD "return redis.call('INCR', KEYS[1])" >/dev/null
 fi
 
+HAVE_FCALL=""
+LIB=$'#!lua name=bench\nredis.register_function(\'incr1\', function(keys, args) return redis.call(\'INCR\', keys[1]) end)'
+if supports FUNCTION LOAD REPLACE "$LIB"; then
+    redis-cli -p "$REDIS_PORT" FUNCTION LOAD REPLACE "$LIB" >/dev/null
+    HAVE_FCALL=1
+fi
+
 WORKLOADS=(
     "PUBLISH x$SUBS|publish"
     "XADD|$N|XADD s * f v"
     "GEOSEARCH 5km|$GEO_N|GEOSEARCH geo FROMLONLAT 13.4 52.5 BYRADIUS 5 km ASC COUNT 10"
     "EVALSHA|$N|EVALSHA $SHA 1 ctr"
+    "EVAL|$N|EVAL return(redis.call('INCR',KEYS[1])) 1 ctr"
+    "FCALL|$N|FCALL incr1 1 ctr"
 )
 for spec in "${WORKLOADS[@]}"; do
     wl=${spec%%|*}
     rest=${spec#*|}
     [[ "$wl" =~ $ONLY ]] || continue
-    if [[ "$wl" == EVALSHA && -z "$SHA" ]]; then
+    if [[ ( "$wl" == EVALSHA && -z "$SHA" ) || ( "$wl" == FCALL && -z "$HAVE_FCALL" ) ]]; then
         SKIPPED+=("$wl")
         continue
     fi

@@ -568,9 +568,13 @@ pub fn verb(verb: &str, args: &[String]) -> Result<()> {
         }
     }
     let ep = endpoint.as_deref();
-    let v = call_json(&dir, ep, &action, &params)?;
+    let mut v = call_json(&dir, ep, &action, &params)?;
     if wait {
-        wait_for(&dir, ep, &action, &params)?;
+        // Show the resource as it is once the wait is over, not the
+        // response from before it.
+        if let Some(now) = wait_for(&dir, ep, &action, &params)? {
+            v = now;
+        }
     }
     if json_out {
         println!("{}", json::to_string_pretty(&v)?);
@@ -582,7 +586,12 @@ pub fn verb(verb: &str, args: &[String]) -> Result<()> {
 
 /// `--wait`: polls until the resource is available (or gone after a
 /// delete), with a progress line.
-fn wait_for(dir: &Path, ep: Option<&str>, action: &str, params: &[(String, String)]) -> Result<()> {
+fn wait_for(
+    dir: &Path,
+    ep: Option<&str>,
+    action: &str,
+    params: &[(String, String)],
+) -> Result<Option<json::Value>> {
     let get = |k: &str| {
         params
             .iter()
@@ -596,20 +605,20 @@ fn wait_for(dir: &Path, ep: Option<&str>, action: &str, params: &[(String, Strin
     } else if let Some(id) = get("ReplicationGroupId") {
         ("DescribeReplicationGroups", "ReplicationGroupId", id)
     } else {
-        return Ok(());
+        return Ok(None);
     };
     loop {
         let mut p = vec![(key.to_string(), id.clone())];
         if describe == "DescribeCacheClusters" {
             p.push(("ShowCacheNodeInfo".into(), "true".into()));
         }
-        let status = match call_json(dir, ep, describe, &p) {
+        let _status = match call_json(dir, ep, describe, &p) {
             Err(e) if deleting && e.to_string().contains("NotFound") => {
                 eprintln!(
                     "\r{id}: deleted ({}s)                    ",
                     start.elapsed().as_secs()
                 );
-                return Ok(());
+                return Ok(None);
             }
             Err(e) => return Err(e),
             Ok(v) => {
@@ -635,13 +644,13 @@ fn wait_for(dir: &Path, ep: Option<&str>, action: &str, params: &[(String, Strin
                     nodes.unwrap_or_default(),
                     start.elapsed().as_secs()
                 );
+                if !deleting && s == "available" {
+                    eprintln!();
+                    return Ok(Some(v));
+                }
                 s
             }
         };
-        if !deleting && status == "available" {
-            eprintln!();
-            return Ok(());
-        }
         if start.elapsed() > std::time::Duration::from_secs(600) {
             bail!("timed out waiting for {id}");
         }

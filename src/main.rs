@@ -84,9 +84,8 @@ fn threads_configured(args: &[String]) -> bool {
 }
 
 fn run_redis(args: &[String]) -> Result<()> {
-    // Persistence options that are not redis.conf parameters (H5).
-    let (owned, persist_opts) = snapshot::take_start_options(args)?;
-    ferrocache_redis::cmd::persist::set_start_options(persist_opts);
+    // Snapshot parameters: a relative key file path made absolute.
+    let owned = snapshot::absolute_key_file(args)?;
     let args = &owned[..];
     // Default: one worker thread (and keyspace shard) per core.
     let threads = if threads_configured(args) {

@@ -1,6 +1,5 @@
 //! `ferrocache snapshot …`: offline tools for snapshot files, and the
-//! persistence options of `ferrocache redis` that are not redis.conf
-//! parameters.
+//! command-line preparation of `ferrocache redis`'s snapshot parameters.
 //!
 //! - `snapshot inspect FILE [--key-file K]`: format (plain RDB or
 //!   encrypted envelope, key id), RDB version, checksum status, keys per
@@ -23,45 +22,28 @@ use std::path::{Path, PathBuf};
 const USAGE: &str = "usage: ferrocache snapshot inspect FILE [--key-file K]
        ferrocache snapshot convert IN OUT [--key-file K] [--new-key-file K2]";
 
-/// Remove `--snapshot-encryption-key-file PATH` and `--rdb-load-partial
-/// yes|no` from a `ferrocache redis` command line.
-pub fn take_start_options(
-    args: &[String],
-) -> Result<(Vec<String>, ferrocache_redis::cmd::persist::StartOptions)> {
-    let mut out = Vec::with_capacity(args.len());
-    let mut opts = ferrocache_redis::cmd::persist::StartOptions::default();
-    let mut i = 0;
-    while i < args.len() {
-        let a = args[i].to_ascii_lowercase();
-        match a.as_str() {
-            "--snapshot-encryption-key-file" => {
-                let Some(v) = args.get(i + 1) else {
-                    bail!("--snapshot-encryption-key-file needs a path");
-                };
-                // Fail at start, not at the first save.
-                Key::from_file(Path::new(v))
-                    .with_context(|| format!("cannot read encryption key file '{v}'"))?;
-                opts.key_file = Some(PathBuf::from(v));
-                i += 2;
-            }
-            "--rdb-load-partial" => {
-                let Some(v) = args.get(i + 1) else {
-                    bail!("--rdb-load-partial needs yes or no");
-                };
-                opts.load_partial = match v.to_ascii_lowercase().as_str() {
-                    "yes" => true,
-                    "no" => false,
-                    _ => bail!("--rdb-load-partial needs yes or no"),
-                };
-                i += 2;
-            }
-            _ => {
-                out.push(args[i].clone());
-                i += 1;
+/// `ferrocache redis` command-line preparation for the snapshot
+/// parameters (`snapshot-encryption-key-file`, `rdb-load-partial`,
+/// `rdb-version` are configuration parameters, see
+/// `ferrocache_redis::config`): a relative `--snapshot-encryption-key-file`
+/// is made absolute, because the node changes into `dir` before its first
+/// save or load, as redis-server does.
+pub fn absolute_key_file(args: &[String]) -> Result<Vec<String>> {
+    let mut out = args.to_vec();
+    for i in 0..out.len() {
+        if out[i].eq_ignore_ascii_case("--snapshot-encryption-key-file") {
+            let Some(v) = out.get(i + 1) else {
+                bail!("--snapshot-encryption-key-file needs a path");
+            };
+            if !v.is_empty() && Path::new(v).is_relative() {
+                let abs = std::env::current_dir()
+                    .context("cannot resolve --snapshot-encryption-key-file")?
+                    .join(v);
+                out[i + 1] = abs.to_string_lossy().into_owned();
             }
         }
     }
-    Ok((out, opts))
+    Ok(out)
 }
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -115,6 +97,26 @@ fn open(path: &Path, key: Option<&Key>) -> Result<(Box<dyn Read>, bool)> {
 }
 
 fn inspect(path: &Path, key: Option<&Key>) -> Result<()> {
+    let mut out = String::new();
+    let res = inspect_into(path, key, &mut out);
+    // Written in one go, and a closed pipe (`inspect … | head`) is not an
+    // error worth a panic: println! would panic on EPIPE.
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        r => r.context("cannot write to stdout")?,
+    }
+    res
+}
+
+fn inspect_into(path: &Path, key: Option<&Key>, out: &mut String) -> Result<()> {
+    use std::fmt::Write as _;
+    macro_rules! println {
+        ($($t:tt)*) => {{ let _ = writeln!(out, $($t)*); }};
+    }
     let size = std::fs::metadata(path)
         .with_context(|| format!("cannot open '{}'", path.display()))?
         .len();
@@ -181,6 +183,18 @@ fn inspect(path: &Path, key: Option<&Key>) -> Result<()> {
     }
     match res {
         Ok(s) => {
+            // read_rdb stops at the EOF opcode and checksum; an encrypted
+            // envelope must also end right there (no data after its final
+            // chunk), which only reading the rest of it proves.
+            if key.is_some() {
+                let (mut r, encrypted) = open(path, key)?;
+                if encrypted {
+                    if let Err(e) = std::io::copy(&mut r, &mut std::io::sink()) {
+                        println!("status: error");
+                        bail!("{}: {e}", path.display());
+                    }
+                }
+            }
             println!("rdb version: {}", s.version);
             println!("functions: {}", s.functions);
             println!(

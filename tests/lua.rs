@@ -532,8 +532,9 @@ fn bulk_payload(reply: &[u8]) -> Vec<u8> {
 }
 
 /// Run one busy-script scenario on a node and return the replies seen.
-/// `a` runs the script; `b` and `c` are opened right after it, so with two
-/// ferrocache workers (round-robin) at least `b` is served by the other one.
+/// `a` runs the script; `b` is refused while it runs; `c` kills it. With
+/// `--threads 1` all three share the script's worker; with two workers
+/// (round-robin) `b` or `c` is served by the other one.
 fn busy_scenario(
     node: &common::Node,
     script: &[&[u8]],
@@ -545,27 +546,46 @@ fn busy_scenario(
     setup.call(&[b"CONFIG", b"SET", b"busy-reply-threshold", b"100"]);
     let mut a = RespReader::new(node.raw());
     let mut b = RespReader::new(node.raw());
+    let mut c = RespReader::new(node.raw());
+    for r in [&mut a, &mut b, &mut c] {
+        let _ = r.stream.set_read_timeout(Some(Duration::from_secs(10)));
+    }
     a.send(script);
     std::thread::sleep(Duration::from_millis(400));
     out.push(b.call(&[b"PING"]));
     out.push(b.call(&[b"GET", b"k"]));
-    out.push(
-        b.call(&[b"FUNCTION", b"STATS"])
-            .len()
-            .min(1)
-            .to_string()
-            .into_bytes(),
-    );
-    out.push(b.call(wrong_kill));
-    out.push(b.call(right_kill));
+    out.push(b.call(&[b"SHUTDOWN"]));
+    // FUNCTION STATS: the running function's name and command line (or
+    // BUSY for an EVAL script); the run time masked.
+    out.push(mask_ints(&b.call(&[b"FUNCTION", b"STATS"])));
+    out.push(c.call(wrong_kill));
+    out.push(c.call(right_kill));
     out.push(a.read_reply().expect("script reply"));
+    out.push(c.call(&[b"SCRIPT", b"KILL"]));
     out.push(b.call(&[b"PING"]));
+    out.push(b.call(&[b"INCR", b"after"]));
+    out.push(a.call(&[b"INCR", b"after"]));
     out
 }
 
-#[test]
-fn busy_script_kill_matches_redis() {
-    let Some(p) = Pair::start(&["--threads", "2"]) else {
+/// `:<integer>` replies replaced by `:N` (durations differ between runs).
+fn mask_ints(reply: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(reply);
+    text.split("\r\n")
+        .map(|l| if l.starts_with(':') { ":N" } else { l })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+        .into_bytes()
+}
+
+fn show(v: &[Vec<u8>]) -> Vec<String> {
+    v.iter()
+        .map(|x| String::from_utf8_lossy(x).into_owned())
+        .collect()
+}
+
+fn busy_kill_matches_redis(threads: &str) {
+    let Some(p) = Pair::start(&["--threads", threads]) else {
         return;
     };
     let eval_loop: &[&[u8]] = &[b"EVAL", b"local i = 0 while true do i = i + 1 end", b"0"];
@@ -573,13 +593,9 @@ fn busy_script_kill_matches_redis() {
     let fk: &[&[u8]] = &[b"FUNCTION", b"KILL"];
     let f = busy_scenario(&p.fc_node, eval_loop, fk, sk);
     let r = busy_scenario(&p.redis_node, eval_loop, fk, sk);
-    let show = |v: &Vec<Vec<u8>>| {
-        v.iter()
-            .map(|x| String::from_utf8_lossy(x).into_owned())
-            .collect::<Vec<_>>()
-    };
     assert_eq!(show(&f), show(&r));
     assert!(f[0].starts_with(b"-BUSY"), "{:?}", show(&f));
+    assert_eq!(f[5], b"+OK\r\n", "{:?}", show(&f));
 
     // FUNCTION KILL of a looping function.
     let lib = b"#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
@@ -591,11 +607,72 @@ fn busy_script_kill_matches_redis() {
     let f = busy_scenario(&p.fc_node, fcall, sk, fk);
     let r = busy_scenario(&p.redis_node, fcall, sk, fk);
     assert_eq!(show(&f), show(&r));
+    assert!(f[0].starts_with(b"-BUSY"), "{:?}", show(&f));
 }
 
 #[test]
-fn unkillable_script_then_shutdown_nosave() {
-    let Some(mut p) = Pair::start(&["--threads", "2"]) else {
+fn busy_script_kill_matches_redis() {
+    busy_kill_matches_redis("2");
+}
+
+#[test]
+fn busy_script_kill_one_thread_matches_redis() {
+    // The script runs on the only worker: the worker must keep serving.
+    busy_kill_matches_redis("1");
+}
+
+/// A command sent before the script passes busy-reply-threshold is
+/// answered BUSY once it does (Redis reads it only then); meanwhile it must
+/// not block its worker on the script's shard locks. Returns the replies
+/// and how long the early command waited.
+fn early_command(node: &common::Node) -> (Vec<Vec<u8>>, Duration) {
+    let mut setup = RespReader::new(node.raw());
+    setup.call(&[b"FLUSHALL"]);
+    setup.call(&[b"CONFIG", b"SET", b"busy-reply-threshold", b"600"]);
+    let mut a = RespReader::new(node.raw());
+    let mut b = RespReader::new(node.raw());
+    let mut c = RespReader::new(node.raw());
+    a.send(&[b"EVAL", b"while true do end", b"0"]);
+    std::thread::sleep(Duration::from_millis(150));
+    let t = Instant::now();
+    let mut out = vec![b.call(&[b"SET", b"k", b"v"])];
+    let waited = t.elapsed();
+    out.push(c.call(&[b"SCRIPT", b"KILL"]));
+    out.push(a.read_reply().expect("script reply"));
+    out.push(b.call(&[b"GET", b"k"]));
+    (out, waited)
+}
+
+/// `early_command` until the script was running when the command arrived
+/// (a loaded machine may start it late), at most 3 times.
+fn early_command_busy(node: &common::Node) -> (Vec<Vec<u8>>, Duration) {
+    let mut last = early_command(node);
+    for _ in 0..2 {
+        if last.0[0].starts_with(b"-BUSY") {
+            break;
+        }
+        last = early_command(node);
+    }
+    last
+}
+
+#[test]
+fn command_before_threshold_gets_busy_after_it() {
+    for threads in ["1", "2"] {
+        let Some(p) = Pair::start(&["--threads", threads]) else {
+            return;
+        };
+        let (f, waited) = early_command_busy(&p.fc_node);
+        let (r, _) = early_command_busy(&p.redis_node);
+        assert_eq!(show(&f), show(&r), "--threads {threads}");
+        assert!(f[0].starts_with(b"-BUSY"), "{:?}", show(&f));
+        // Answered only once the script is past the threshold.
+        assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    }
+}
+
+fn unkillable_then_shutdown_nosave(threads: &str) {
+    let Some(mut p) = Pair::start(&["--threads", threads]) else {
         return;
     };
     let script: &[&[u8]] = &[
@@ -609,14 +686,25 @@ fn unkillable_script_then_shutdown_nosave() {
         setup.call(&[b"CONFIG", b"SET", b"busy-reply-threshold", b"100"]);
         let mut a = RespReader::new(node.raw());
         let mut b = RespReader::new(node.raw());
+        let mut c = RespReader::new(node.raw());
+        for r in [&mut a, &mut b, &mut c] {
+            let _ = r.stream.set_read_timeout(Some(Duration::from_secs(10)));
+        }
         a.send(script);
         std::thread::sleep(Duration::from_millis(400));
-        let r = vec![b.call(&[b"PING"]), b.call(&[b"SCRIPT", b"KILL"])];
-        b.send(&[b"SHUTDOWN", b"NOSAVE"]);
-        let _ = b.stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let r = vec![
+            b.call(&[b"PING"]),
+            c.call(&[b"SCRIPT", b"KILL"]),
+            b.call(&[b"SHUTDOWN"]),
+        ];
+        c.send(&[b"SHUTDOWN", b"NOSAVE"]);
+        // The script's client and the one that asked get no reply: the
+        // connection closes.
+        assert_eq!(a.read_reply(), None);
+        assert_eq!(c.read_reply(), None);
         replies.push(r);
     }
-    assert_eq!(replies[0], replies[1]);
+    assert_eq!(show(&replies[0]), show(&replies[1]));
     assert!(replies[0][1].starts_with(b"-UNKILLABLE"));
     // Both processes go away.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -627,6 +715,16 @@ fn unkillable_script_then_shutdown_nosave() {
         !p.fc_node.alive(),
         "ferrocache still running after SHUTDOWN NOSAVE"
     );
+}
+
+#[test]
+fn unkillable_script_then_shutdown_nosave() {
+    unkillable_then_shutdown_nosave("2");
+}
+
+#[test]
+fn unkillable_script_then_shutdown_nosave_one_thread() {
+    unkillable_then_shutdown_nosave("1");
 }
 
 #[test]

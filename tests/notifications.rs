@@ -107,6 +107,41 @@ impl Diff {
         assert_eq!(show(&fe), show(&re), "events of {name:?}");
     }
 
+    /// Run one command given as separate arguments (arguments with spaces).
+    fn run_argv(&mut self, cmd: &[&str]) {
+        let args: Vec<Vec<u8>> = cmd.iter().map(|a| a.as_bytes().to_vec()).collect();
+        self.run_args(&args);
+    }
+
+    /// MULTI, `cmds`, EXEC as one step: the events of the whole transaction
+    /// (and every reply) are compared.
+    fn run_multi(&mut self, cmds: &[&str]) {
+        self.n += 1;
+        let mut replies = Vec::new();
+        for side in [&mut self.fc, &mut self.redis] {
+            let mut r = side.driver.call(&[b"MULTI"]);
+            for c in cmds {
+                let args = split(c);
+                let args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+                r.extend_from_slice(&side.driver.call(&args));
+            }
+            let (exec, events) = side.step(&[b"EXEC".to_vec()], self.n);
+            r.extend_from_slice(&exec);
+            replies.push((r, events));
+        }
+        let show = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        assert_eq!(
+            show(&replies[0].0),
+            show(&replies[1].0),
+            "replies of {cmds:?}"
+        );
+        assert_eq!(
+            show(&replies[0].1),
+            show(&replies[1].1),
+            "events of {cmds:?}"
+        );
+    }
+
     /// Run `a`, wait, run `b`, and compare the events of both steps
     /// together (for events the two servers emit at different moments,
     /// such as eviction right at CONFIG SET vs. by the next cron tick).
@@ -396,4 +431,600 @@ fn evicted_events() {
     d.run_settled("CONFIG SET maxmemory 1", Duration::from_millis(300), "PING");
     d.run("CONFIG SET maxmemory 0");
     d.run("DBSIZE");
+}
+
+impl Diff {
+    /// Run `cmd` on both sides with `{dump}` replaced by `payload`.
+    fn run_with_payload(&mut self, cmd: &str, payload: &[u8]) {
+        let args: Vec<Vec<u8>> = cmd
+            .split_whitespace()
+            .map(|a| {
+                if a == "{dump}" {
+                    payload.to_vec()
+                } else {
+                    a.as_bytes().to_vec()
+                }
+            })
+            .collect();
+        self.run_args(&args);
+    }
+
+    /// DUMP `key` on both sides (events compared) and return redis-server's
+    /// serialized value.
+    fn dump(&mut self, key: &str) -> Vec<u8> {
+        self.n += 1;
+        let cmd = split(&format!("DUMP {key}"));
+        let (_, fe) = self.fc.step(&cmd, self.n);
+        let (rr, re) = self.redis.step(&cmd, self.n);
+        let show = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        assert_eq!(show(&fe), show(&re), "events of DUMP {key}");
+        // `$<len>\r\n<payload>\r\n`, or a null.
+        let nl = rr.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
+        rr.get(nl + 2..rr.len().saturating_sub(2))
+            .unwrap_or_default()
+            .to_vec()
+    }
+}
+
+const STREAMS: &[&str] = &[
+    "XADD st 1-1 f v",
+    "XADD st 2-1 f v",
+    "XADD st MAXLEN 1 3-1 f v",
+    "XADD st NOMKSTREAM 4-1 f v",
+    "XADD nost NOMKSTREAM * f v",
+    "XADD st 1-1 f v",
+    "XADD st MAXLEN = 10 5-1 f v",
+    "XADD st MAXLEN ~ 1 6-1 f v",
+    "XADD st MINID 5-1 7-1 f v",
+    "~XADD auto * f v",
+    "XTRIM st MAXLEN 1",
+    "XTRIM st MAXLEN 1",
+    "XTRIM nost MAXLEN 1",
+    "XTRIM st MINID 0",
+    "XTRIM st MAXLEN ~ 0",
+    "XADD st 8-1 a b",
+    "XADD st 9-1 a b",
+    "XDEL st 8-1 99-1",
+    "XDEL st 99-1",
+    "XDEL nost 1-1",
+    "XSETID st 100-1",
+    "XSETID st 100-1 ENTRIESADDED 10 MAXDELETEDID 1-1",
+    "XSETID st 1-1",
+    "XSETID nost 1-1",
+    "XGROUP CREATE st g1 0",
+    "XGROUP CREATE st g1 0",
+    "XGROUP CREATE st g2 $ ENTRIESREAD 1",
+    "XGROUP CREATE mk g1 $ MKSTREAM",
+    "XGROUP CREATE nost g1 $",
+    "XGROUP SETID st g1 0 ENTRIESREAD 0",
+    "XGROUP SETID st nog 0",
+    "XGROUP CREATECONSUMER st g1 c1",
+    "XGROUP CREATECONSUMER st g1 c1",
+    "XGROUP CREATECONSUMER st nog c1",
+    "XGROUP DELCONSUMER st g1 nocons",
+    "XADD st 200-1 f v",
+    "XADD st 201-1 f v",
+    "XREADGROUP GROUP g1 c2 COUNT 1 STREAMS st >",
+    "XREADGROUP GROUP g1 c2 COUNT 10 STREAMS st >",
+    "XREADGROUP GROUP g1 c2 COUNT 10 STREAMS st >",
+    "XREADGROUP GROUP g1 c2 COUNT 10 STREAMS st 0",
+    "XREADGROUP GROUP g2 c3 NOACK STREAMS st 0",
+    "XREADGROUP GROUP g1 c9 STREAMS nost >",
+    "XREADGROUP GROUP g1 c9 STREAMS st mk > >",
+    "XREAD STREAMS st nost 0 0",
+    "XCLAIM st g1 c4 0 200-1",
+    "XCLAIM st g1 c4 0 999-1",
+    "XCLAIM st g1 c6 0 999-1",
+    "XCLAIM st g1 c4 0 201-1 JUSTID",
+    "XCLAIM nost g1 c4 0 201-1",
+    "XAUTOCLAIM st g1 c5 0 0-0",
+    "XAUTOCLAIM st g1 c5 0 0-0 JUSTID",
+    "XAUTOCLAIM st g1 c7 0 999-0",
+    "XAUTOCLAIM nost g1 c5 0 0-0",
+    "XADD st 202-1 f v",
+    "XREADGROUP GROUP g1 c1 STREAMS st >",
+    "XDEL st 202-1",
+    "XAUTOCLAIM st g1 c8 0 0-0",
+    "XACK st g1 200-1",
+    "XACK st g1 200-1",
+    "XACK nost g1 200-1",
+    "XGROUP DELCONSUMER st g1 c4",
+    "XGROUP DELCONSUMER st g1 c5",
+    "XGROUP DESTROY st g1",
+    "XGROUP DESTROY st g1",
+    "XGROUP DESTROY nost g1",
+    "XADD st MAXLEN 0 300-1 f v",
+    "XTRIM st MAXLEN 0",
+    "XLEN st",
+    "DEL st mk auto",
+];
+
+const GEO: &[&str] = &[
+    "GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
+    "GEOADD g 13.361389 38.115556 Palermo",
+    "GEOADD g XX CH 13.5 38 Palermo",
+    "GEOADD g XX 1 1 nothere",
+    "GEOADD g NX 1 1 x",
+    "GEOADD g 500 500 bad",
+    "GEOSEARCHSTORE dst g FROMLONLAT 15 37 BYRADIUS 200 km ASC",
+    "GEOSEARCHSTORE dst g FROMLONLAT 15 37 BYRADIUS 200 km ASC STOREDIST",
+    "GEOSEARCHSTORE dst g FROMLONLAT 0 0 BYRADIUS 1 km",
+    "GEOSEARCHSTORE dst g FROMLONLAT 0 0 BYRADIUS 1 km",
+    "GEOSEARCHSTORE dst nokey FROMLONLAT 0 0 BYRADIUS 1 km",
+    "GEOSEARCHSTORE dst g FROMMEMBER Palermo BYBOX 400 400 km COUNT 1",
+    "GEORADIUS g 15 37 200 km STORE dst2",
+    "GEORADIUS g 15 37 200 km STOREDIST dst3",
+    "GEORADIUSBYMEMBER g Palermo 200 km STORE dst4",
+    "GEORADIUSBYMEMBER g Palermo 200 km STOREDIST dst4",
+    "GEORADIUS g 0 0 1 km STORE dst2",
+    "GEORADIUS nokey 0 0 1 km STORE dst3",
+    "GEORADIUSBYMEMBER g nomember 1 km STORE dst4",
+    "GEOSEARCH g FROMLONLAT 15 37 BYRADIUS 200 km",
+    "GEOPOS g Palermo",
+    "ZREM g x",
+    "DEL g dst dst2 dst3 dst4",
+];
+
+const BLOCKING_NOW: &[&str] = &[
+    "RPUSH bl a b c",
+    "BLPOP bl 1",
+    "BRPOP bl 1",
+    "BLMOVE bl bl2 LEFT RIGHT 1",
+    "RPUSH bl x",
+    "BRPOPLPUSH bl bl2 1",
+    "BLMPOP 1 2 nol bl2 RIGHT COUNT 10",
+    "ZADD bz 1 a 2 b 3 c",
+    "BZPOPMIN bz 1",
+    "BZPOPMAX bz 1",
+    "BZMPOP 1 1 bz MIN COUNT 5",
+];
+
+const AFTER_MULTI: &[&str] = &[
+    "SWAPDB 0 1",
+    "SWAPDB 0 1",
+    "SELECT 5",
+    "XADD s5 1-1 a b",
+    "SELECT 0",
+    "FLUSHALL",
+];
+
+#[test]
+fn events_streams_geo_blocking_scripts() {
+    let Some(mut d) = Diff::start(false) else {
+        return;
+    };
+    d.run("CONFIG SET notify-keyspace-events KEAnm");
+    d.script(STREAMS);
+    d.script(GEO);
+    d.script(BLOCKING_NOW);
+    d.run_argv(&[
+        "EVAL",
+        "redis.call('set',KEYS[1],'x');redis.call('xadd',KEYS[1]..'s','1-1','a','b');redis.call('del',KEYS[1]);return 1",
+        "1",
+        "lk",
+    ]);
+    d.run_argv(&["EVAL", "return redis.call('get',KEYS[1])", "1", "nokey"]);
+    d.run_multi(&[
+        "SET t1 1",
+        "RPUSH t2 a",
+        "XADD t3 1-1 a b",
+        "XTRIM t3 MAXLEN 0",
+        "GEOADD t4 1 1 m",
+        "GET nokey",
+        "DEL t1 t2 t3 t4",
+    ]);
+    d.script(AFTER_MULTI);
+}
+
+#[test]
+fn events_restore() {
+    let Some(mut d) = Diff::start(false) else {
+        return;
+    };
+    d.run("CONFIG SET notify-keyspace-events KEAnm");
+    d.run("SET src hello");
+    let payload = d.dump("src");
+    for c in [
+        "RESTORE rk 0 {dump}",
+        "RESTORE rk 0 {dump}",
+        "RESTORE rk 0 {dump} REPLACE",
+        "RESTORE rk 100000 {dump} REPLACE",
+        "RESTORE rk 0 {dump} REPLACE IDLETIME 10",
+        "RESTORE rk 1 {dump} ABSTTL REPLACE",
+        "RESTORE rk 1 {dump} ABSTTL REPLACE",
+        "RESTORE rk2 1 {dump} ABSTTL",
+        "RESTORE rk3 0 {dump} FREQ 5",
+        "RESTORE rk3 0 garbage REPLACE",
+    ] {
+        d.run_with_payload(c, &payload);
+    }
+    d.run("RPUSH lst a b");
+    let payload = d.dump("lst");
+    d.run_with_payload("RESTORE lst2 0 {dump}", &payload);
+    d.run("LRANGE lst2 0 -1");
+    d.dump("nokey");
+}
+
+/// Read commands on missing keys: which of them fire `keymiss`, in order.
+const READS: &[&str] = &[
+    "SET str v",
+    "RPUSH lst a",
+    "GET nk",
+    "GET lst",
+    "MGET nk str nk2",
+    "GETRANGE nk 0 1",
+    "SUBSTR nk 0 1",
+    "STRLEN nk",
+    "LCS nk str",
+    "GETDEL nk",
+    "GETEX nk",
+    "GETSET nk v",
+    "DEL nk",
+    "EXISTS nk str nk2",
+    "TYPE nk",
+    "TTL nk",
+    "PTTL nk",
+    "EXPIRETIME nk",
+    "PEXPIRETIME nk",
+    "TOUCH nk str",
+    "DUMP nk",
+    "OBJECT ENCODING nk",
+    "OBJECT FREQ nk",
+    "OBJECT IDLETIME nk",
+    "OBJECT REFCOUNT nk",
+    "MEMORY USAGE nk",
+    "RENAME nk nk2",
+    "RENAMENX nk nk2",
+    "COPY nk nk2",
+    "MOVE nk 2",
+    "EXPIRE nk 10",
+    "PERSIST nk",
+    "SORT nk",
+    "SORT_RO nk",
+    "SORT nk STORE nk3",
+    "HGET nk f",
+    "HMGET nk f g",
+    "HGETALL nk",
+    "HLEN nk",
+    "HEXISTS nk f",
+    "HKEYS nk",
+    "HVALS nk",
+    "HSTRLEN nk f",
+    "HRANDFIELD nk",
+    "HSCAN nk 0",
+    "LLEN nk",
+    "LRANGE nk 0 -1",
+    "LINDEX nk 0",
+    "LPOS nk a",
+    "LPOP nk",
+    "LMOVE nk nk2 LEFT LEFT",
+    "RPOPLPUSH nk nk2",
+    "LMPOP 1 nk LEFT",
+    "SCARD nk",
+    "SMEMBERS nk",
+    "SISMEMBER nk a",
+    "SMISMEMBER nk a",
+    "SRANDMEMBER nk",
+    "SSCAN nk 0",
+    "SINTER nk str",
+    "SINTERCARD 2 nk nk2",
+    "SUNION nk nk2",
+    "SDIFF nk nk2",
+    "SINTERSTORE nk3 nk nk2",
+    "SUNIONSTORE nk3 nk nk2",
+    "SDIFFSTORE nk3 nk nk2",
+    "SMOVE nk nk2 a",
+    "SPOP nk",
+    "ZCARD nk",
+    "ZSCORE nk a",
+    "ZMSCORE nk a",
+    "ZRANGE nk 0 -1",
+    "ZRANGEBYSCORE nk 0 1",
+    "ZREVRANGE nk 0 -1",
+    "ZRANK nk a",
+    "ZCOUNT nk 0 1",
+    "ZLEXCOUNT nk - +",
+    "ZRANDMEMBER nk",
+    "ZSCAN nk 0",
+    "ZINTER 2 nk nk2",
+    "ZUNION 2 nk nk2",
+    "ZDIFF 2 nk nk2",
+    "ZINTERCARD 2 nk nk2",
+    "ZUNIONSTORE nk3 2 nk nk2",
+    "ZRANGESTORE nk3 nk 0 -1",
+    "ZPOPMIN nk",
+    "ZMPOP 1 nk MIN",
+    "XLEN nk",
+    "XRANGE nk - +",
+    "XREVRANGE nk + -",
+    "XREAD STREAMS nk 0",
+    "XINFO STREAM nk",
+    "XPENDING nk g",
+    "GETBIT nk 0",
+    "BITCOUNT nk",
+    "BITPOS nk 1",
+    "BITFIELD_RO nk GET u8 0",
+    "BITFIELD nk GET u8 0",
+    "BITOP AND nk3 nk nk2",
+    "PFCOUNT nk nk2",
+    "PFMERGE nk3 nk",
+    "GEOPOS nk a",
+    "GEODIST nk a b",
+    "GEOHASH nk a",
+    "GEOSEARCH nk FROMLONLAT 0 0 BYRADIUS 1 km",
+    "GEORADIUS_RO nk 0 0 1 km",
+    "GEORADIUSBYMEMBER_RO nk a 1 km",
+    "APPEND nk2 x",
+    "SETRANGE nk4 0 x",
+    "INCR nk5",
+    "DEL nk2 nk4 nk5",
+];
+
+/// Edge cases of every type: no-op writes, writes that empty a key,
+/// stores with empty results, options.
+const EDGES: &[&str] = &[
+    "SET s v",
+    "SET s v2 GET",
+    "SET s v3 PX 100000 GET",
+    "SET s v4 KEEPTTL",
+    "SET s v5 XX KEEPTTL GET",
+    "SET nos v XX",
+    "SET nos v NX GET",
+    "SET s v EXAT 1",
+    "SET s v",
+    "GETEX s PXAT 1",
+    "GETEX s EX 10",
+    "SET s v",
+    "GETEX s EXAT 99999999999",
+    "GETEX s",
+    "GETSET s x",
+    "APPEND s ''",
+    "APPEND e ''",
+    "SETRANGE e 0 ''",
+    "SETRANGE s 0 ''",
+    "SETRANGE s 100 ''",
+    "INCRBYFLOAT fl 1e3",
+    "INCRBYFLOAT fl abc",
+    "INCR s",
+    "MSET a 1 a 2",
+    "MSETNX a 1 b 2",
+    "EXPIRE s 100 NX",
+    "EXPIRE s 100 NX",
+    "EXPIRE s 200 GT",
+    "EXPIRE s 50 GT",
+    "EXPIRE s 50 LT",
+    "EXPIRE s 500 XX",
+    "PEXPIREAT s 1",
+    "PEXPIREAT s 1",
+    "SET s v",
+    "EXPIREAT s 1",
+    "SET s v",
+    "PEXPIRE s 0",
+    "SET s v",
+    "COPY s s2 DB 1 REPLACE",
+    "COPY s s DB 0",
+    "MOVE s 1",
+    "MOVE s2 1",
+    "RENAME s2 s3",
+    "SETBIT bits 0 0",
+    "SETBIT bits 0 0",
+    "BITFIELD bits GET u8 0",
+    "BITFIELD bits INCRBY u8 0 0",
+    "BITFIELD bits OVERFLOW FAIL INCRBY u2 0 8",
+    "BITFIELD nobits GET u8 0",
+    "BITFIELD nobits2 SET u8 0 0",
+    "BITOP AND bitsdst bits",
+    "BITOP AND bitsdst nokey",
+    "BITOP AND bitsdst nokey",
+    "BITOP NOT bitsdst bits",
+    "PFADD hll",
+    "PFADD hll",
+    "PFADD hll a",
+    "PFADD hll a",
+    "PFMERGE hll",
+    "PFMERGE hll2 nokey",
+    "PFCOUNT hll hll2",
+    "HSET h f 1",
+    "HSET h f 1",
+    "HSETNX h f 2",
+    "HINCRBY h g 1",
+    "HINCRBYFLOAT h g 0.5",
+    "HDEL h f g",
+    "RPUSH l a b c",
+    "LINSERT l AFTER c d",
+    "LPOP l 10",
+    "RPUSH l a",
+    "RPOP l 1",
+    "RPUSH l a b",
+    "LMOVE l l2 RIGHT LEFT",
+    "LMOVE l l2 RIGHT LEFT",
+    "LMOVE l2 l2 RIGHT LEFT",
+    "RPOPLPUSH l2 l2",
+    "LREM l2 0 a",
+    "LREM l2 0 b",
+    "RPUSH l x",
+    "LTRIM l 0 -1",
+    "LTRIM l 1 0",
+    "LMPOP 1 l LEFT",
+    "RPUSH l x y",
+    "LSET l 5 z",
+    "LSET l -1 z",
+    "SORT l ALPHA STORE l",
+    "SORT nol STORE l",
+    "SADD sa a",
+    "SADD sb b",
+    "SMOVE sa sb a",
+    "SMOVE sb sa nothere",
+    "SINTERSTORE sd sa sb",
+    "SADD sd x",
+    "SINTERSTORE sd sa sb",
+    "SUNIONSTORE sd sb sb",
+    "SDIFFSTORE sd sb sb",
+    "SREM sb b",
+    "ZADD z NX 1 a",
+    "ZADD z NX 2 a",
+    "ZADD z XX 2 b",
+    "ZADD z GT 0 a",
+    "ZADD z LT CH 0 a",
+    "ZADD z INCR GT -1 a",
+    "ZINCRBY z 0 a",
+    "ZADD z 5 b",
+    "ZREMRANGEBYSCORE z -inf +inf",
+    "ZADD z 1 a",
+    "ZADD zd 1 x",
+    "ZUNIONSTORE zd 1 nokey",
+    "ZADD zd 1 x",
+    "ZINTERSTORE zd 2 z nokey",
+    "ZADD zd 1 x",
+    "ZRANGESTORE zd z 5 10",
+    "ZADD zd 1 x",
+    "ZDIFFSTORE zd 2 z z",
+    "ZPOPMIN z 5",
+    "ZADD z 1 a 2 b",
+    "ZMPOP 1 z MAX COUNT 5",
+    "ZADD z 1 a",
+    "ZREMRANGEBYRANK z 0 -1",
+    "ZADD z 0 a",
+    "ZREMRANGEBYLEX z - +",
+    "DEL nokey nokey2",
+    "UNLINK nokey",
+    "SELECT 1",
+    "GET nokey",
+    "SET x 1",
+    "DEL x s s2 s3",
+    "SELECT 0",
+    "FLUSHDB",
+];
+
+#[test]
+fn events_edge_cases() {
+    let Some(mut d) = Diff::start(false) else {
+        return;
+    };
+    d.run("CONFIG SET notify-keyspace-events KEAnm");
+    d.script(EDGES);
+}
+
+#[test]
+fn keymiss_events_of_reads() {
+    let Some(mut d) = Diff::start(false) else {
+        return;
+    };
+    d.run("CONFIG SET notify-keyspace-events KEm");
+    d.script(READS);
+    d.run("CONFIG SET notify-keyspace-events KEAnm");
+    d.script(READS);
+    d.run_argv(&["EVAL", "return redis.call('exists',KEYS[1])", "1", "nk"]);
+    d.run_multi(&["GET nk", "TTL nk", "XREAD STREAMS nk 0"]);
+}
+
+/// Blocked clients served by another client's write: the waker's events,
+/// then the served pop's (Redis serves them right after the command, before
+/// the next one), compared over the step and a following PING.
+#[test]
+fn events_of_served_blocked_clients() {
+    let Some(mut d) = Diff::start(false) else {
+        return;
+    };
+    d.run("CONFIG SET notify-keyspace-events KEAnm");
+    let mut fc_b = RespReader::new(d._pair.fc_node.raw());
+    let mut rd_b = RespReader::new(d._pair.redis_node.raw());
+    let cases: &[(&str, &str)] = &[
+        ("BLPOP bl 5", "RPUSH bl a b"),
+        ("BLMOVE bl2 dl LEFT RIGHT 5", "LPUSH bl2 x"),
+        ("BRPOPLPUSH bl3 dl 5", "RPUSH bl3 y"),
+        ("BLMPOP 5 1 bl4 LEFT COUNT 3", "RPUSH bl4 a b"),
+        ("BZPOPMIN bz 5", "ZADD bz 1 a"),
+        ("BZMPOP 5 1 bz2 MAX COUNT 2", "ZADD bz2 1 a 2 b 3 c"),
+        ("XREAD BLOCK 5000 STREAMS xs $", "XADD xs 1-1 f v"),
+        (
+            "XREADGROUP GROUP g newc BLOCK 5000 STREAMS xs2 >",
+            "XADD xs2 2-1 f v",
+        ),
+    ];
+    d.run("XGROUP CREATE xs2 g $ MKSTREAM");
+    for (blocking, waker) in cases {
+        let args = split(blocking);
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+        fc_b.send(&args);
+        rd_b.send(&args);
+        // Both are blocked once CLIENT LIST shows it.
+        for node in [&d._pair.fc_node, &d._pair.redis_node] {
+            let mut c = RespReader::new(node.raw());
+            let mut blocked = false;
+            for _ in 0..200 {
+                let r = c.call(&[b"INFO", b"clients"]);
+                if String::from_utf8_lossy(&r).contains("blocked_clients:1") {
+                    blocked = true;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert!(blocked, "{blocking} did not block");
+        }
+        d.run_settled(waker, Duration::from_millis(50), "PING");
+        let (f, r) = (fc_b.read_reply(), rd_b.read_reply());
+        let show =
+            |b: Option<Vec<u8>>| String::from_utf8_lossy(&b.unwrap_or_default()).into_owned();
+        assert_eq!(show(f), show(r), "reply of {blocking}");
+    }
+}
+
+/// A RESP3 client that is itself subscribed gets the events of its own
+/// commands as pushes in its reply stream: their place relative to the
+/// command's reply must match Redis's (some commands notify before they
+/// reply, some after).
+#[test]
+#[ignore = "known gap: own-connection events are written after the command's reply \
+            (Redis 7.0 writes most before it); see docs/architecture.md"]
+fn own_events_interleave_with_replies_resp3() {
+    let Some(redis_node) = common::start_redis_server(&[]) else {
+        return;
+    };
+    let fc_node = common::start_ferrocache(&["--threads", "2"]);
+    let mut conns: Vec<RespReader> = [&fc_node, &redis_node]
+        .iter()
+        .map(|n| {
+            let mut c = RespReader::new(n.raw());
+            c.call(&[b"HELLO", b"3"]);
+            c.call(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEAnm"]);
+            c.call(&[b"PSUBSCRIBE", b"__key*__:*"]);
+            c
+        })
+        .collect();
+    let all = [STRINGS_KEYS, COLLECTIONS, STREAMS, GEO, EDGES, READS];
+    let mut bad = Vec::new();
+    for cmd in all.iter().flat_map(|l| l.iter()) {
+        let (random, cmd) = match cmd.strip_prefix('~') {
+            Some(c) => (true, c),
+            None => (false, *cmd),
+        };
+        if random || cmd.starts_with("XADD auto") {
+            continue;
+        }
+        let args = split(cmd);
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+        let mut got = Vec::new();
+        for c in conns.iter_mut() {
+            c.send(&args);
+            c.send(&[b"PING"]);
+            let mut rec = Vec::new();
+            loop {
+                let r = c.read_reply().expect("connection closed");
+                if r == b"+PONG\r\n" {
+                    break;
+                }
+                rec.extend_from_slice(&r);
+            }
+            got.push(String::from_utf8_lossy(&rec).into_owned());
+        }
+        if got[0] != got[1] {
+            eprintln!(
+                "stream of {cmd}:\n  ferrocache: {:?}\n  redis:      {:?}",
+                got[0], got[1]
+            );
+            bad.push(cmd);
+        }
+    }
+    assert!(bad.is_empty(), "{bad:?}");
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{start_ferrocache, start_redis_server, Node, Pair, TempDir};
+use common::{start_ferrocache, start_redis_server, Node, Pair, RespReader, TempDir};
 use redis::{Connection, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -635,14 +635,26 @@ fn bulk_load(con: &mut Connection, keys: usize, n: usize) {
     }
 }
 
+/// kill -9 at random points of a BGSAVE, many times: the previous
+/// snapshot always loads. Odd rounds slow the save down
+/// (`rdb-key-save-delay`) so the kill is certain to land while the child
+/// is writing (checked through INFO); even rounds kill after a random
+/// 0–60 ms, which lands anywhere from before the fork to after the
+/// rename. Each round's restart loads what the previous one left.
 #[test]
 fn kill_during_bgsave_keeps_previous_snapshot() {
     let d = TempDir::new("persist-crash");
     let dir = dir_arg(&d);
     let mut baseline = 0i64;
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut killed_mid_write = 0;
     for round in 0..20 {
-        let fc = start_ferrocache(&["--dir", &dir]);
+        let slow = round % 2 == 1;
+        let mut extra = vec!["--dir", dir.as_str()];
+        if slow {
+            extra.extend(["--rdb-key-save-delay", "20"]);
+        }
+        let fc = start_ferrocache(&extra);
         let mut con = fc.client();
         let size = match qs(&mut con, "DBSIZE") {
             Value::Int(n) => n,
@@ -664,18 +676,31 @@ fn kill_during_bgsave_keeps_previous_snapshot() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let delay = seed % 60;
-        let _ = qs(&mut con, "BGSAVE");
+        let delay = if slow { seed % 300 } else { seed % 60 };
+        assert_eq!(text(&qs(&mut con, "BGSAVE")), "Background saving started");
         std::thread::sleep(Duration::from_millis(delay));
+        if slow {
+            // 60,000 keys at >= 20 us each: still writing.
+            assert_eq!(info_field(&mut con, "rdb_bgsave_in_progress"), "1");
+            killed_mid_write += 1;
+        }
         drop(con);
         drop(fc); // SIGKILL: the server and (through PDEATHSIG) its child.
     }
+    assert_eq!(killed_mid_write, 10);
     let fc = start_ferrocache(&["--dir", &dir]);
     let size = match qs(&mut fc.client(), "DBSIZE") {
         Value::Int(n) => n,
         _ => -1,
     };
     assert!(size == baseline || size == baseline + 1);
+    // The snapshot is complete and its checksum verifies.
+    let (ok, out) = run_cli(&[
+        "snapshot",
+        "inspect",
+        &d.0.join("dump.rdb").to_string_lossy(),
+    ]);
+    assert!(ok && out.contains("checksum: ok"), "{out}");
 }
 
 /// Start ferrocache expecting it to refuse to start; returns its output.
@@ -867,6 +892,52 @@ fn encrypted_snapshots() {
     assert!(std::fs::read(plain_dir.join("dump.rdb"))
         .expect("read")
         .starts_with(b"FCRDBENC"));
+    // Key rotation at run time: CONFIG SET the parameter, the next save
+    // uses the new key; a file without a usable key is refused.
+    let mut con = fc.client();
+    assert!(format!(
+        "{:?}",
+        qs(&mut con, "CONFIG GET snapshot-encryption-key-file")
+    )
+    .contains(k2s.as_str()));
+    let missing = d.0.join("no-such-key").to_string_lossy().into_owned();
+    let e = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("snapshot-encryption-key-file")
+        .arg(&missing)
+        .query::<Value>(&mut con)
+        .expect_err("missing key file");
+    assert!(
+        e.to_string().contains("snapshot-encryption-key-file"),
+        "{e}"
+    );
+    q(
+        &mut con,
+        &[
+            b"CONFIG",
+            b"SET",
+            b"snapshot-encryption-key-file",
+            k1s.as_bytes(),
+        ],
+    );
+    qs(&mut con, "BGSAVE");
+    wait_bgsave(&mut con);
+    drop(con);
+    drop(fc);
+    let out = start_fails(&[
+        "--dir",
+        &plain_dir.to_string_lossy(),
+        "--snapshot-encryption-key-file",
+        &k2s,
+    ]);
+    assert!(out.contains("wrong key"), "{out}");
+    let fc = start_ferrocache(&[
+        "--dir",
+        &plain_dir.to_string_lossy(),
+        "--snapshot-encryption-key-file",
+        &k1s,
+    ]);
+    assert_same(&expected, &describe(&fc, false), "after run-time rotation");
 }
 
 #[test]
@@ -932,4 +1003,397 @@ fn save_points_shutdown_and_debug_reload() {
     let fc = start_ferrocache(&["--dir", &dir]);
     assert_eq!(text(&qs(&mut fc.client(), "EXISTS after")), "0");
     let _ = Path::new(&dir);
+}
+
+fn info_field(con: &mut Connection, name: &str) -> String {
+    let info = text(&qs(con, "INFO persistence"));
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {info}"))
+        .trim()
+        .to_string()
+}
+
+fn int_of(v: &Value) -> i64 {
+    match v {
+        Value::Int(n) => *n,
+        other => panic!("not an integer: {other:?}"),
+    }
+}
+
+/// `rdb-version`: v10 by default, v11 on request (SAVE, BGSAVE and DUMP),
+/// read back by our reader. (redis-server 7.0 refuses v11 files, and no
+/// newer redis-server is installed here, so v11 is checked by reading it
+/// back and by its version bytes.)
+#[test]
+fn rdb_version_parameter() {
+    let d = TempDir::new("persist-v11");
+    let dir = dir_arg(&d);
+    let fc = start_ferrocache(&["--dir", &dir, "--rdb-version", "11"]);
+    let mut con = fc.client();
+    fill(&mut con);
+    let expected = describe(&fc, false);
+    assert_eq!(
+        format!("{:?}", qs(&mut con, "CONFIG GET rdb-version")),
+        format!(
+            "{:?}",
+            Value::Array(vec![
+                Value::BulkString(b"rdb-version".to_vec()),
+                Value::BulkString(b"11".to_vec())
+            ])
+        )
+    );
+    // Hidden from CONFIG GET * (which stays redis-server's list).
+    assert!(!format!("{:?}", qs(&mut con, "CONFIG GET *")).contains("rdb-version"));
+    let Value::BulkString(p) = qs(&mut con, "DUMP str:small") else {
+        panic!("dump")
+    };
+    assert_eq!(&p[p.len() - 10..p.len() - 8], &[11, 0]);
+    assert_eq!(text(&qs(&mut con, "SAVE")), "OK");
+    let path = d.0.join("dump.rdb");
+    assert!(std::fs::read(&path)
+        .expect("read")
+        .starts_with(b"REDIS0011"));
+    qs(&mut con, "BGSAVE");
+    wait_bgsave(&mut con);
+    assert!(std::fs::read(&path)
+        .expect("read")
+        .starts_with(b"REDIS0011"));
+    drop(con);
+    drop(fc);
+    // Read back by ferrocache.
+    let fc = start_ferrocache(&["--dir", &dir]);
+    assert_same(&expected, &describe(&fc, false), "v11 reload");
+    let mut con = fc.client();
+    let e = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("rdb-version")
+        .arg("12")
+        .query::<Value>(&mut con)
+        .expect_err("v12 is not written");
+    assert!(e.to_string().contains("rdb-version"), "{e}");
+    let (ok, out) = run_cli(&["snapshot", "inspect", &path.to_string_lossy()]);
+    assert!(ok && out.contains("rdb version: 11"), "{out}");
+    // Back to 10 (the default): redis-server 7.0 loads it.
+    assert!(format!("{:?}", qs(&mut con, "CONFIG GET rdb-version")).contains("\"10\""));
+    assert_eq!(text(&qs(&mut con, "SAVE")), "OK");
+    assert!(std::fs::read(&path)
+        .expect("read")
+        .starts_with(b"REDIS0010"));
+    drop(con);
+    drop(fc);
+    if let Some(redis) = start_redis_server(&["--dir", &dir]) {
+        assert_same(&expected, &describe(&redis, false), "v10 in redis-server");
+    }
+}
+
+/// The first element of a DUMP reply.
+fn dump_of(con: &mut Connection, key: &str) -> Vec<u8> {
+    match q(con, &[b"DUMP", key.as_bytes()]) {
+        Value::BulkString(b) => b,
+        other => panic!("DUMP {key}: {other:?}"),
+    }
+}
+
+fn idle_of(con: &mut Connection, key: &str) -> i64 {
+    int_of(&q(con, &[b"OBJECT", b"IDLETIME", key.as_bytes()]))
+}
+
+/// `lru_seconds_idle` of DEBUG OBJECT.
+fn debug_idle(con: &mut Connection, key: &str) -> i64 {
+    let line = text(&q(con, &[b"DEBUG", b"OBJECT", key.as_bytes()]));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("lru_seconds_idle:"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
+}
+
+/// `--dir DIR` followed by `extra`.
+fn with(dir: &str, extra: &[&str]) -> Vec<String> {
+    let mut v = vec!["--dir".to_string(), dir.to_string()];
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// IDLE / FREQ opcodes both ways with redis-server 7.0: under an LRU
+/// policy the idle time survives a snapshot, under an LFU policy the
+/// counter does; RESTORE's IDLETIME / FREQ set them; OBJECT IDLETIME and
+/// DEBUG OBJECT agree.
+#[test]
+fn idle_time_and_frequency_survive_snapshots() {
+    let d = TempDir::new("persist-lru");
+    let (rdir, fdir) = (d.0.join("r"), d.0.join("f"));
+    std::fs::create_dir_all(&rdir).expect("mkdir");
+    std::fs::create_dir_all(&fdir).expect("mkdir");
+    let (rdir, fdir) = (
+        rdir.to_string_lossy().into_owned(),
+        fdir.to_string_lossy().into_owned(),
+    );
+    let lru = [
+        "--maxmemory-policy",
+        "allkeys-lru",
+        "--enable-debug-command",
+        "yes",
+    ];
+    let lfu = [
+        "--maxmemory-policy",
+        "allkeys-lfu",
+        "--lfu-decay-time",
+        "0",
+        "--enable-debug-command",
+        "yes",
+    ];
+
+    // LRU: redis-server → ferrocache.
+    let ra = with(&rdir, &lru);
+    let Some(redis) = start_redis_server(&args(&ra)) else {
+        return;
+    };
+    let mut rc = redis.client();
+    qs(&mut rc, "SET seed v");
+    let payload = dump_of(&mut rc, "seed");
+    q(
+        &mut rc,
+        &[b"RESTORE", b"old", b"0", &payload, b"IDLETIME", b"5000"],
+    );
+    q(
+        &mut rc,
+        &[b"RESTORE", b"older", b"0", &payload, b"IDLETIME", b"100000"],
+    );
+    assert!((5000..5003).contains(&idle_of(&mut rc, "old")));
+    assert_eq!(text(&qs(&mut rc, "SAVE")), "OK");
+    drop(rc);
+    drop(redis);
+    std::fs::copy(
+        Path::new(&rdir).join("dump.rdb"),
+        Path::new(&fdir).join("dump.rdb"),
+    )
+    .expect("copy");
+    let fa = with(&fdir, &lru);
+    let fc = start_ferrocache(&args(&fa));
+    let mut fcc = fc.client();
+    let a = idle_of(&mut fcc, "old");
+    assert!((5000..5005).contains(&a), "old idle {a}");
+    assert!((100_000..100_005).contains(&idle_of(&mut fcc, "older")));
+    assert!(idle_of(&mut fcc, "seed") < 5);
+    assert!((debug_idle(&mut fcc, "old") - idle_of(&mut fcc, "old")).abs() <= 1);
+    // LRU: ferrocache → redis-server (RESTORE IDLETIME here, then SAVE).
+    q(
+        &mut fcc,
+        &[b"RESTORE", b"mine", b"0", &payload, b"IDLETIME", b"7000"],
+    );
+    assert!((7000..7003).contains(&idle_of(&mut fcc, "mine")));
+    assert_eq!(text(&qs(&mut fcc, "SAVE")), "OK");
+    drop(fcc);
+    drop(fc);
+    std::fs::copy(
+        Path::new(&fdir).join("dump.rdb"),
+        Path::new(&rdir).join("dump.rdb"),
+    )
+    .expect("copy");
+    let redis = start_redis_server(&args(&ra)).expect("redis-server");
+    let mut rc = redis.client();
+    let m = idle_of(&mut rc, "mine");
+    assert!((7000..7005).contains(&m), "mine idle {m}");
+    assert!((5000..5010).contains(&idle_of(&mut rc, "old")));
+
+    // LFU: redis-server → ferrocache → redis-server.
+    let rl = with(&rdir, &lfu);
+    drop(rc);
+    drop(redis);
+    let redis = start_redis_server(&args(&rl)).expect("redis-server");
+    let mut rc = redis.client();
+    qs(&mut rc, "FLUSHALL");
+    q(
+        &mut rc,
+        &[b"RESTORE", b"hot", b"0", &payload, b"FREQ", b"200"],
+    );
+    q(
+        &mut rc,
+        &[b"RESTORE", b"cold", b"0", &payload, b"FREQ", b"0"],
+    );
+    assert_eq!(int_of(&qs(&mut rc, "OBJECT FREQ hot")), 200);
+    assert_eq!(text(&qs(&mut rc, "SAVE")), "OK");
+    drop(rc);
+    drop(redis);
+    std::fs::copy(
+        Path::new(&rdir).join("dump.rdb"),
+        Path::new(&fdir).join("dump.rdb"),
+    )
+    .expect("copy");
+    let fl = with(&fdir, &lfu);
+    let fc = start_ferrocache(&args(&fl));
+    let mut fcc = fc.client();
+    assert_eq!(int_of(&qs(&mut fcc, "OBJECT FREQ hot")), 200);
+    assert_eq!(int_of(&qs(&mut fcc, "OBJECT FREQ cold")), 0);
+    q(
+        &mut fcc,
+        &[b"RESTORE", b"warm", b"0", &payload, b"FREQ", b"42"],
+    );
+    assert_eq!(int_of(&qs(&mut fcc, "OBJECT FREQ warm")), 42);
+    assert_eq!(text(&qs(&mut fcc, "SAVE")), "OK");
+    drop(fcc);
+    drop(fc);
+    std::fs::copy(
+        Path::new(&fdir).join("dump.rdb"),
+        Path::new(&rdir).join("dump.rdb"),
+    )
+    .expect("copy");
+    let redis = start_redis_server(&args(&rl)).expect("redis-server");
+    let mut rc = redis.client();
+    assert_eq!(int_of(&qs(&mut rc, "OBJECT FREQ hot")), 200);
+    assert_eq!(int_of(&qs(&mut rc, "OBJECT FREQ warm")), 42);
+    assert_eq!(int_of(&qs(&mut rc, "OBJECT FREQ cold")), 0);
+    drop(rc);
+    drop(redis);
+
+    // A FREQ in the file means nothing under an LRU policy (and the other
+    // way round): the key is just "used now", as in Redis.
+    let fa = with(&fdir, &lru);
+    let fc = start_ferrocache(&args(&fa));
+    let mut fcc = fc.client();
+    assert!(idle_of(&mut fcc, "hot") < 5);
+}
+
+/// INFO persistence's fork figures are real: while a slowed-down BGSAVE
+/// runs and the parent rewrites values, the child's copied pages show in
+/// `current_cow_size`/`current_cow_peak`, progress in
+/// `current_save_keys_*`; after it, `rdb_last_cow_size` keeps the peak and
+/// the current figures are back to 0 (as Redis resets them).
+#[test]
+fn bgsave_reports_copy_on_write_memory() {
+    let d = TempDir::new("persist-cow");
+    let dir = dir_arg(&d);
+    // 20,000 keys x 1 KB, 100 us per key: a save of about 2 s.
+    let fc = start_ferrocache(&["--dir", &dir, "--rdb-key-save-delay", "100"]);
+    let mut con = fc.client();
+    bulk_load(&mut con, 20_000, 1000);
+    assert_eq!(info_field(&mut con, "rdb_last_cow_size"), "0");
+    assert_eq!(text(&qs(&mut con, "BGSAVE")), "Background saving started");
+    assert_eq!(info_field(&mut con, "current_save_keys_total"), "20000");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut saw_cow, mut saw_progress) = (0u64, 0u64);
+    while info_field(&mut con, "rdb_bgsave_in_progress") == "1" {
+        assert!(Instant::now() < deadline, "BGSAVE never ended");
+        // Rewrite every value: each page the parent touches is copied.
+        bulk_load(&mut con, 20_000, 1000);
+        let cow: u64 = info_field(&mut con, "current_cow_size").parse().expect("n");
+        let peak: u64 = info_field(&mut con, "current_cow_peak").parse().expect("n");
+        assert!(peak >= cow, "peak {peak} < current {cow}");
+        saw_cow = saw_cow.max(cow);
+        let done: u64 = info_field(&mut con, "current_save_keys_processed")
+            .parse()
+            .expect("n");
+        assert!(done <= 20_000);
+        saw_progress = saw_progress.max(done);
+        let perc: f64 = info_field(&mut con, "current_fork_perc")
+            .parse()
+            .expect("f");
+        assert!((0.0..=100.0).contains(&perc));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(info_field(&mut con, "rdb_last_bgsave_status"), "ok");
+    // Several MB were copied (20 MB of values rewritten during the save).
+    assert!(saw_cow > 4 << 20, "current_cow_size peaked at {saw_cow}");
+    assert!(saw_progress > 0);
+    let last: u64 = info_field(&mut con, "rdb_last_cow_size")
+        .parse()
+        .expect("n");
+    assert!(last >= saw_cow, "rdb_last_cow_size {last} < {saw_cow}");
+    for f in [
+        "current_cow_size",
+        "current_cow_peak",
+        "current_save_keys_processed",
+        "current_save_keys_total",
+    ] {
+        assert_eq!(info_field(&mut con, f), "0", "{f}");
+    }
+    assert_eq!(info_field(&mut con, "current_fork_perc"), "0.00");
+}
+
+/// The DEBUG subcommands ferrocache answers reply as redis-server 7.0's,
+/// RELOAD's options included; DEBUG HELP lists them in Redis's words.
+#[test]
+fn debug_subcommands_match_redis() {
+    let debug = ["--enable-debug-command", "yes"];
+    let Some(redis_node) = start_redis_server(&debug) else {
+        return;
+    };
+    let fc_node = start_ferrocache(&debug);
+    let mut p = Pair {
+        fc: RespReader::new(fc_node.raw()),
+        redis: RespReader::new(redis_node.raw()),
+        fc_node,
+        redis_node,
+    };
+    // No file yet: NOSAVE has nothing to load.
+    p.check_str("DEBUG RELOAD NOSAVE");
+    p.check_str("DEBUG RELOAD BOGUS");
+    p.check_str("DEBUG RELOAD MERGE BOGUS");
+    p.check_str("SET a 1");
+    p.check_str("RPUSH l x y");
+    p.check_str("DEBUG RELOAD");
+    p.check_str("GET a");
+    // NOSAVE: back to the saved contents.
+    p.check_str("SET a 2");
+    p.check_str("SET b 3");
+    p.check_str("DEBUG RELOAD NOSAVE");
+    p.check_str("MGET a b");
+    // NOSAVE NOFLUSH MERGE: the file's keys are added, replacing.
+    p.check_str("SET a 5");
+    p.check_str("SET c 4");
+    p.check_str("DEBUG RELOAD NOSAVE NOFLUSH MERGE");
+    p.check_str("MGET a b c");
+    p.check_str("LRANGE l 0 -1");
+    p.check_str("DEBUG SLEEP 0");
+    p.check_str("DEBUG SLEEP");
+    p.check_str("DEBUG SLEEP 0 1");
+    p.check_str("DEBUG SET-ACTIVE-EXPIRE 1");
+    p.check_str("DEBUG SET-ACTIVE-EXPIRE");
+    p.check_str("DEBUG OBJECT missing");
+    p.check_str("DEBUG OBJECT");
+    p.check_str("DEBUG NOSUCH");
+    p.check_str("DEBUG");
+    // DEBUG OBJECT: same encoding and serialized length.
+    for setup in [
+        "SET s hello",
+        "SET n 12345",
+        "SET mid abcdefghijklmnopqrs",
+        "HSET h f v g w",
+        "SADD si 1 2 3",
+        "ZADD z 1 a 2 b",
+    ] {
+        p.check_str(setup);
+    }
+    // (Strings over 20 bytes are LZF-compressed; ferrocache's compressor
+    // is not liblzf's byte for byte, so their lengths may differ.)
+    for k in ["s", "n", "mid", "h", "si", "z"] {
+        let (a, b) = p.both(&[b"DEBUG", b"OBJECT", k.as_bytes()]);
+        let pick = |r: &[u8]| -> String {
+            String::from_utf8_lossy(r)
+                .split_whitespace()
+                .filter(|w| w.starts_with("encoding:") || w.starts_with("serializedlength:"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(pick(&a), pick(&b), "DEBUG OBJECT {k}");
+    }
+    // HELP: every line ferrocache prints is a line of Redis's help, in
+    // the same order, and RELOAD is there.
+    let (a, b) = p.both(&[b"DEBUG", b"HELP"]);
+    let (a, b) = (String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+    let ours: Vec<&str> = a.split("\r\n").skip(1).filter(|l| !l.is_empty()).collect();
+    let theirs: Vec<&str> = b.split("\r\n").skip(1).filter(|l| !l.is_empty()).collect();
+    let mut it = theirs.iter();
+    for l in &ours {
+        assert!(
+            it.any(|t| t == l),
+            "DEBUG HELP line {l:?} not in Redis's, in order"
+        );
+    }
+    assert!(a.contains("+RELOAD [option ...]"));
 }

@@ -14,6 +14,8 @@ mod common;
 use common::RespReader;
 
 struct Side {
+    /// Replaces a `{dump}` argument (a DUMP payload, which may hold spaces).
+    payload: Vec<u8>,
     conns: Vec<RespReader>,
     ids: Vec<i64>,
     /// Inside MULTI (a PING would be queued) / closed by QUIT.
@@ -43,6 +45,7 @@ impl Side {
             conns.push(c);
         }
         Side {
+            payload: Vec::new(),
             conns,
             in_multi: vec![false; n],
             closed: vec![false; n],
@@ -53,6 +56,9 @@ impl Side {
     fn expand(&self, cmd: &str) -> Vec<Vec<u8>> {
         cmd.split_whitespace()
             .map(|a| {
+                if a == "{dump}" {
+                    return self.payload.clone();
+                }
                 let mut s = a.to_string();
                 for (i, id) in self.ids.iter().enumerate() {
                     s = s.replace(&format!("{{id{i}}}"), &id.to_string());
@@ -395,4 +401,134 @@ fn info_fields() {
         assert_eq!(get("tracking_total_items").as_deref(), Some("3"));
         assert_eq!(get("tracking_total_prefixes").as_deref(), Some("0"));
     }
+}
+
+/// A DUMP payload of the string "hello" made by redis-server.
+fn hello_payload(node: &common::Node) -> Vec<u8> {
+    let mut c = RespReader::new(node.raw());
+    c.call(&[b"SET", b"dumpsrc", b"hello"]);
+    let r = c.call(&[b"DUMP", b"dumpsrc"]);
+    c.call(&[b"DEL", b"dumpsrc"]);
+    let nl = r.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
+    r.get(nl + 2..r.len().saturating_sub(2))
+        .unwrap_or_default()
+        .to_vec()
+}
+
+#[test]
+fn streams_geo_restore_invalidate() {
+    let Some(mut d) = Diff::start(2) else {
+        return;
+    };
+    let p = hello_payload(&d._redis_node);
+    d.fc.payload = p.clone();
+    d.redis.payload = p;
+    d.script(&[
+        "0: HELLO 3",
+        "0: CLIENT TRACKING on",
+        "0: XLEN st",
+        "1: XADD st 1-1 f v",
+        "1: XADD st 2-1 f v",
+        "0: XRANGE st - +",
+        // Consumer-group changes are not signalled as modifications.
+        "1: XGROUP CREATE st g 0",
+        "1: XGROUP CREATECONSUMER st g c",
+        "1: XREADGROUP GROUP g c2 COUNT 1 STREAMS st >",
+        "1: XACK st g 1-1",
+        "1: XREADGROUP GROUP g c2 STREAMS st >",
+        "1: XCLAIM st g c3 0 2-1",
+        "1: XAUTOCLAIM st g c4 0 0-0",
+        "1: XGROUP SETID st g 0",
+        "1: XGROUP DELCONSUMER st g c",
+        "1: XGROUP DESTROY st g",
+        "1: XTRIM st MAXLEN 5",
+        "1: XTRIM st MAXLEN 1",
+        "0: XLEN st",
+        "1: XADD st MAXLEN 1 3-1 f v",
+        "0: XLEN st",
+        "1: XDEL st 99-1",
+        "1: XDEL st 3-1",
+        "0: XLEN st",
+        "1: XSETID st 50-1",
+        "0: XLEN mk",
+        "1: XGROUP CREATE mk g $ MKSTREAM",
+        "0: XINFO STREAM mk",
+        "1: XGROUP CREATE mk g2 $",
+        "0: XREAD STREAMS mk 0",
+        "1: XADD mk NOMKSTREAM 1-1 a b",
+        // Geo.
+        "0: ZCARD geo",
+        "1: GEOADD geo 13.361389 38.115556 Palermo",
+        "0: GEOPOS geo Palermo",
+        "1: GEOADD geo 13.361389 38.115556 Palermo",
+        "1: GEOADD geo 15.087269 37.502669 Catania",
+        // Counts in replies must not look like client ids (see normalize).
+        "1: GEOADD geo 15.00 37 p0 15.01 37 p1 15.02 37 p2 15.03 37 p3 15.04 37 p4 15.05 37 p5 15.06 37 p6 15.07 37 p7 15.08 37 p8 15.09 37 p9 15.10 37 p10 15.11 37 p11 15.12 37 p12 15.13 37 p13 15.14 37 p14 15.15 37 p15 15.16 37 p16 15.17 37 p17 15.18 37 p18 15.19 37 p19 15.20 37 p20 15.21 37 p21 15.22 37 p22 15.23 37 p23 15.24 37 p24 15.25 37 p25 15.26 37 p26 15.27 37 p27 15.28 37 p28 15.29 37 p29",
+        "0: ZCARD dst",
+        "0: ZCARD dst2",
+        "1: GEOSEARCHSTORE dst geo FROMLONLAT 15 37 BYRADIUS 200 km",
+        "0: ZCARD dst",
+        "1: GEORADIUS geo 15 37 200 km STORE dst2",
+        "0: ZCARD dst2",
+        "1: GEORADIUS geo 0 0 1 km STORE dst",
+        "1: GEOSEARCHSTORE dst2 nokey FROMLONLAT 0 0 BYRADIUS 1 km",
+        // RESTORE.
+        "0: GET rk",
+        "1: RESTORE rk 0 {dump}",
+        "0: GET rk",
+        "1: RESTORE rk 0 {dump}",
+        "1: RESTORE rk 0 {dump} REPLACE",
+        "0: GET rk",
+        "1: RESTORE rk 1 {dump} ABSTTL REPLACE",
+        "0: EXISTS rk",
+        "1: RESTORE rk 1 {dump} ABSTTL REPLACE",
+        // Reads that miss are tracked too.
+        "0: TYPE t1",
+        "0: TTL t2",
+        "1: SET t1 a",
+        "1: SET t2 a",
+    ]);
+}
+
+#[test]
+fn scripts_swapdb_move_invalidate() {
+    let Some(mut d) = Diff::start(2) else {
+        return;
+    };
+    d.script(&[
+        "0: HELLO 3",
+        "0: CLIENT TRACKING on",
+        // Reads inside a script are tracked for the caller.
+        "0: EVAL return(redis.call('get',KEYS[1])) 1 sk",
+        "0: EVAL_RO return(redis.call('exists',KEYS[1])) 1 sk2",
+        "1: MSET sk 1 sk2 2",
+        // Writes inside a script invalidate.
+        "0: GET w1",
+        "1: EVAL redis.call('set',KEYS[1],'x');redis.call('xadd',KEYS[2],'1-1','a','b') 2 w1 w2",
+        "0: XLEN w2",
+        "1: EVAL redis.call('xtrim',KEYS[1],'MAXLEN','0') 1 w2",
+        // SWAPDB, MOVE, COPY, RENAME.
+        "0: GET m1",
+        "0: GET m2",
+        "1: SET m1 a",
+        "0: GET m1",
+        "1: SWAPDB 0 1",
+        "1: SWAPDB 0 1",
+        "1: MOVE m1 3",
+        "0: GET m1",
+        "1: SET m1 b",
+        "0: GET m1",
+        "1: COPY m1 m2",
+        "0: GET m2",
+        "1: RENAME m1 m2",
+        "0: GET m2",
+        "1: SELECT 3",
+        "1: SET m2 z",
+        "1: FLUSHDB",
+        "0: GET m2",
+        "1: FLUSHDB ASYNC",
+        "0: GET x",
+        "1: SELECT 0",
+        "1: FLUSHALL SYNC",
+    ]);
 }

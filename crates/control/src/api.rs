@@ -229,12 +229,19 @@ pub fn cluster_xml(app: &App, x: &mut Xml, c: &Cluster, nodes: bool) {
         .leaf("CacheClusterCreateTime", iso8601(c.created_ms))
         .leaf("PreferredMaintenanceWindow", &c.maintenance_window);
     x.open("PendingModifiedValues");
-    if c.num_nodes as usize != c.nodes.len() && c.status != "creating" {
-        x.leaf("NumCacheNodes", c.num_nodes);
+    let deferred = c.deferred.clone().unwrap_or_default();
+    let num = deferred.num_nodes.unwrap_or(c.num_nodes);
+    if num as usize != c.nodes.len() && c.status != "creating" {
+        x.leaf("NumCacheNodes", num);
     }
-    if !c.pending_remove.is_empty() {
+    let remove = if deferred.remove.is_empty() {
+        &c.pending_remove
+    } else {
+        &deferred.remove
+    };
+    if !remove.is_empty() {
         x.open("CacheNodeIdsToRemove");
-        for id in &c.pending_remove {
+        for id in remove {
             x.leaf("CacheNodeId", id);
         }
         x.close("CacheNodeIdsToRemove");
@@ -277,7 +284,7 @@ pub fn cluster_xml(app: &App, x: &mut Xml, c: &Cluster, nodes: bool) {
     }
     x.leaf("AuthTokenEnabled", "false")
         .leaf("TransitEncryptionEnabled", "false")
-        .leaf("AtRestEncryptionEnabled", "false")
+        .leaf("AtRestEncryptionEnabled", c.at_rest_key.is_some())
         .leaf("ARN", app.arn("cluster", &c.id))
         .leaf("ReplicationGroupLogDeliveryEnabled", "false")
         .open("LogDeliveryConfigurations")
@@ -332,7 +339,7 @@ fn group_xml(app: &App, t: &Txn<'_>, x: &mut Xml, g: &ReplicationGroup) -> R<()>
         .leaf("CacheNodeType", &g.node_type)
         .leaf("AuthTokenEnabled", "false")
         .leaf("TransitEncryptionEnabled", "false")
-        .leaf("AtRestEncryptionEnabled", "false")
+        .leaf("AtRestEncryptionEnabled", g.at_rest_encryption)
         .leaf("ARN", app.arn("replicationgroup", &g.id))
         .open("LogDeliveryConfigurations")
         .close("LogDeliveryConfigurations")
@@ -579,7 +586,20 @@ fn new_cluster(
             _ => {}
         }
     }
-    let retention = p.int("SnapshotRetentionLimit").ok().flatten().unwrap_or(0);
+    let retention = match check_retention(p) {
+        Ok(r) => r.unwrap_or(0),
+        Err(e) => return Ok(Err(e)),
+    };
+    if let Some(w) = p.get("SnapshotWindow") {
+        if let Err(e) = crate::snapshots::check_window(w) {
+            return Ok(Err(e));
+        }
+    }
+    if let Some(w) = p.get("PreferredMaintenanceWindow") {
+        if let Err(e) = check_maintenance_window(w) {
+            return Ok(Err(e));
+        }
+    }
     let mut c = Cluster {
         id: id.to_string(),
         engine: engine.into(),
@@ -592,7 +612,7 @@ fn new_cluster(
         created_ms: now_ms(),
         replication_group: rg,
         snapshot_name: snapshot,
-        snapshot_retention: retention.clamp(0, 35) as u32,
+        snapshot_retention: retention,
         snapshot_window: p.get("SnapshotWindow").unwrap_or("05:00-06:00").into(),
         maintenance_window: p
             .get("PreferredMaintenanceWindow")
@@ -609,6 +629,32 @@ fn new_cluster(
     }
     t.put(Kind::Cluster, id, &c)?;
     Ok(Ok(c))
+}
+
+/// SnapshotRetentionLimit: 0–35 days.
+fn check_retention(p: &Params) -> R<Option<u32>> {
+    match p.int("SnapshotRetentionLimit")? {
+        None => Ok(None),
+        Some(r) if (0..=35).contains(&r) => Ok(Some(r as u32)),
+        Some(r) => Err(invalid(format!(
+            "Invalid SnapshotRetentionLimit: {r}. It must be between 0 and 35 days."
+        ))),
+    }
+}
+
+/// PreferredMaintenanceWindow: `ddd:hh24:mi-ddd:hh24:mi`, at least 60
+/// minutes.
+fn check_maintenance_window(w: &str) -> R<()> {
+    let bad = || {
+        invalid(format!(
+            "Invalid maintenance window: {w}. It must be in the format ddd:hh24:mi-ddd:hh24:mi (UTC) and at least 60 minutes long."
+        ))
+    };
+    let (a, b) = crate::controller::parse_maintenance_window(w).ok_or_else(bad)?;
+    if (b + 7 * 1440 - a) % (7 * 1440) < 60 {
+        return Err(bad());
+    }
+    Ok(())
 }
 
 fn describe_cache_clusters(app: &App, p: &Params, x: &mut Xml) -> R<()> {
@@ -641,6 +687,17 @@ fn modify_cache_cluster(app: &App, p: &Params, x: &mut Xml) -> R<()> {
         ));
     }
     let remove = p.list("CacheNodeIdsToRemove");
+    // ApplyImmediately covers the node count (as in ElastiCache: node type
+    // and engine version too, not supported here); everything else applies
+    // at once. Without it, the change waits for the maintenance window.
+    let immediately = p.bool("ApplyImmediately");
+    let retention = check_retention(p)?;
+    if let Some(w) = p.get("SnapshotWindow") {
+        crate::snapshots::check_window(w)?;
+    }
+    if let Some(w) = p.get("PreferredMaintenanceWindow") {
+        check_maintenance_window(w)?;
+    }
     let (c, changed_pg) = app.store.write(|t| {
         let Some(mut c) = t.get::<Cluster>(Kind::Cluster, &id)? else {
             return Ok(Err(not_found_cluster(&id)));
@@ -672,13 +729,29 @@ fn modify_cache_cluster(app: &App, p: &Params, x: &mut Xml) -> R<()> {
                         return Ok(Err(invalid(format!("Cache node {i} does not exist in cache cluster {id}."))));
                     }
                 }
-                c.pending_remove = ids;
+                if immediately {
+                    c.pending_remove = ids;
+                } else {
+                    c.deferred.get_or_insert_with(Default::default).remove = ids;
+                }
             } else if !remove.is_empty() {
                 return Ok(Err(combination("CacheNodeIdsToRemove can only be given when NumCacheNodes decreases.")));
             }
-            if n != cur {
-                c.num_nodes = n;
-                modified = true;
+            if immediately {
+                // Pending modifications are replaced by this one.
+                c.deferred = None;
+                if n != cur {
+                    c.num_nodes = n;
+                    modified = true;
+                }
+            } else if n != cur {
+                let d = c.deferred.get_or_insert_with(Default::default);
+                d.num_nodes = Some(n);
+                if n >= cur {
+                    d.remove.clear();
+                }
+            } else {
+                c.deferred = None;
             }
         } else if !remove.is_empty() {
             return Ok(Err(combination("CacheNodeIdsToRemove requires NumCacheNodes.")));
@@ -698,11 +771,14 @@ fn modify_cache_cluster(app: &App, p: &Params, x: &mut Xml) -> R<()> {
                 modified = true;
             }
         }
-        if let Some(r) = p.int("SnapshotRetentionLimit").ok().flatten() {
-            c.snapshot_retention = r.clamp(0, 35) as u32;
+        if let Some(r) = retention {
+            c.snapshot_retention = r;
         }
         if let Some(w) = p.get("SnapshotWindow") {
             c.snapshot_window = w.into();
+        }
+        if let Some(w) = p.get("PreferredMaintenanceWindow") {
+            c.maintenance_window = w.into();
         }
         if modified {
             c.status = "modifying".into();
@@ -719,15 +795,12 @@ fn modify_cache_cluster(app: &App, p: &Params, x: &mut Xml) -> R<()> {
 
 fn delete_cache_cluster(app: &App, p: &Params, x: &mut Xml) -> R<()> {
     let id = p.req("CacheClusterId")?.to_ascii_lowercase();
-    if p.get("FinalSnapshotIdentifier").is_some() {
-        return Err(err(
-            400,
-            "SnapshotFeatureNotSupportedFault",
-            "Final snapshots are not supported yet.",
-        ));
-    }
+    let fin = p
+        .get("FinalSnapshotIdentifier")
+        .map(|f| check_id("Snapshot name", f))
+        .transpose()?;
     let c = app.store.write(|t| {
-        let Some(mut c) = t.get::<Cluster>(Kind::Cluster, &id)? else {
+        let Some(c) = t.get::<Cluster>(Kind::Cluster, &id)? else {
             return Ok(Err(not_found_cluster(&id)));
         };
         if c.replication_group.is_some() {
@@ -736,12 +809,40 @@ fn delete_cache_cluster(app: &App, p: &Params, x: &mut Xml) -> R<()> {
         if c.status == "deleting" {
             return Ok(Err(err(400, "InvalidCacheClusterState", format!("Cache cluster {id} is already being deleted."))));
         }
-        c.status = "deleting".into();
-        t.put(Kind::Cluster, &id, &c)?;
-        Ok(Ok(c))
+        mark_deleting(app, t, c, fin.as_deref())
     })??;
     cluster_xml(app, x, &c, false);
     Ok(())
+}
+
+/// Marks a cluster deleting, after starting its final snapshot if one is
+/// asked (the controller keeps the node up until the snapshot is done).
+fn mark_deleting(
+    app: &App,
+    t: &Txn<'_>,
+    c: Cluster,
+    final_snapshot: Option<&str>,
+) -> anyhow::Result<R<Cluster>> {
+    let id = c.id.clone();
+    if let Some(f) = final_snapshot {
+        if c.engine != "redis" {
+            return Ok(Err(err(
+                400,
+                "InvalidParameterCombination",
+                "FinalSnapshotIdentifier is not supported for memcached clusters.",
+            )));
+        }
+        if let Err(e) = crate::snapshots::start(app, t, f, &id, "manual")? {
+            return Ok(Err(e));
+        }
+    }
+    let Some(mut c) = t.get::<Cluster>(Kind::Cluster, &id)? else {
+        return Ok(Err(not_found_cluster(&id)));
+    };
+    c.status = "deleting".into();
+    c.final_snapshot = final_snapshot.map(str::to_string);
+    t.put(Kind::Cluster, &id, &c)?;
+    Ok(Ok(c))
 }
 
 fn reboot_cache_cluster(app: &App, p: &Params, x: &mut Xml) -> R<()> {
@@ -826,6 +927,13 @@ fn create_replication_group(app: &App, p: &Params, x: &mut Xml) -> R<()> {
         .map(str::to_string)
         .or_else(|| p.list("SnapshotArns").into_iter().next());
     let member = format!("{id}-001");
+    let at_rest = p.bool("AtRestEncryptionEnabled");
+    if p.get("KmsKeyId").is_some() {
+        return Err(combination(
+            "KmsKeyId is not supported: the service generates and keeps each group's at-rest encryption key.",
+        ));
+    }
+    let retention = check_retention(p)?.unwrap_or(0);
     let g = app.store.write(|t| {
         if t.get::<ReplicationGroup>(Kind::ReplicationGroup, &id)?
             .is_some()
@@ -836,7 +944,7 @@ fn create_replication_group(app: &App, p: &Params, x: &mut Xml) -> R<()> {
                 format!("Replication group {id} already exists."),
             )));
         }
-        if let Err(e) = new_cluster(
+        let mut c = match new_cluster(
             app,
             t,
             &member,
@@ -848,7 +956,12 @@ fn create_replication_group(app: &App, p: &Params, x: &mut Xml) -> R<()> {
             snapshot.clone(),
             Some(id.clone()),
         )? {
-            return Ok(Err(e));
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        if at_rest {
+            c.at_rest_key = Some(crate::keys::create(app, &id)?);
+            t.put(Kind::Cluster, &member, &c)?;
         }
         let g = ReplicationGroup {
             id: id.clone(),
@@ -858,13 +971,9 @@ fn create_replication_group(app: &App, p: &Params, x: &mut Xml) -> R<()> {
             primary_port: app.alloc_port(t)?,
             node_type: node_type.into(),
             created_ms: now_ms(),
-            snapshot_retention: p
-                .int("SnapshotRetentionLimit")
-                .ok()
-                .flatten()
-                .unwrap_or(0)
-                .clamp(0, 35) as u32,
-            snapshot_window: p.get("SnapshotWindow").unwrap_or("05:00-06:00").into(),
+            snapshot_retention: retention,
+            snapshot_window: c.snapshot_window.clone(),
+            at_rest_encryption: at_rest,
         };
         t.put(Kind::ReplicationGroup, &id, &g)?;
         Ok(Ok(g))
@@ -909,6 +1018,13 @@ fn modify_replication_group(app: &App, p: &Params, x: &mut Xml) -> R<()> {
             "Changing the node type or primary is not supported yet.",
         ));
     }
+    let retention = check_retention(p)?;
+    if let Some(w) = p.get("SnapshotWindow") {
+        crate::snapshots::check_window(w)?;
+    }
+    if let Some(w) = p.get("PreferredMaintenanceWindow") {
+        check_maintenance_window(w)?;
+    }
     let (g, pg) = app.store.write(|t| {
         let Some(mut g) = t.get::<ReplicationGroup>(Kind::ReplicationGroup, &id)? else {
             return Ok(Err(not_found_group(&id)));
@@ -923,11 +1039,22 @@ fn modify_replication_group(app: &App, p: &Params, x: &mut Xml) -> R<()> {
         if let Some(d) = p.get("ReplicationGroupDescription") {
             g.description = d.into();
         }
-        if let Some(r) = p.int("SnapshotRetentionLimit").ok().flatten() {
-            g.snapshot_retention = r.clamp(0, 35) as u32;
+        if let Some(r) = retention {
+            g.snapshot_retention = r;
         }
         if let Some(w) = p.get("SnapshotWindow") {
             g.snapshot_window = w.into();
+        }
+        // The schedule runs on the member clusters.
+        for m in &g.member_clusters {
+            if let Some(mut c) = t.get::<Cluster>(Kind::Cluster, m)? {
+                c.snapshot_retention = g.snapshot_retention;
+                c.snapshot_window = g.snapshot_window.clone();
+                if let Some(w) = p.get("PreferredMaintenanceWindow") {
+                    c.maintenance_window = w.into();
+                }
+                t.put(Kind::Cluster, m, &c)?;
+            }
         }
         let mut pg = None;
         if let Some(name) = p.get("CacheParameterGroupName") {
@@ -961,13 +1088,10 @@ fn modify_replication_group(app: &App, p: &Params, x: &mut Xml) -> R<()> {
 
 fn delete_replication_group(app: &App, p: &Params, x: &mut Xml) -> R<()> {
     let id = p.req("ReplicationGroupId")?.to_ascii_lowercase();
-    if p.get("FinalSnapshotIdentifier").is_some() {
-        return Err(err(
-            400,
-            "SnapshotFeatureNotSupportedFault",
-            "Final snapshots are not supported yet.",
-        ));
-    }
+    let fin = p
+        .get("FinalSnapshotIdentifier")
+        .map(|f| check_id("Snapshot name", f))
+        .transpose()?;
     let g = app.store.write(|t| {
         let Some(mut g) = t.get::<ReplicationGroup>(Kind::ReplicationGroup, &id)? else {
             return Ok(Err(not_found_group(&id)));
@@ -978,6 +1102,18 @@ fn delete_replication_group(app: &App, p: &Params, x: &mut Xml) -> R<()> {
                 "InvalidReplicationGroupState",
                 format!("Replication group {id} is already being deleted."),
             )));
+        }
+        // The members go with it; the final snapshot is of the primary.
+        for (i, m) in g.member_clusters.iter().enumerate() {
+            if let Some(c) = t.get::<Cluster>(Kind::Cluster, m)? {
+                if c.status == "deleting" {
+                    continue;
+                }
+                let f = if i == 0 { fin.as_deref() } else { None };
+                if let Err(e) = mark_deleting(app, t, c, f)? {
+                    return Ok(Err(e));
+                }
+            }
         }
         g.status = "deleting".into();
         t.put(Kind::ReplicationGroup, &id, &g)?;
@@ -1318,7 +1454,9 @@ fn describe_events(app: &App, p: &Params, x: &mut Xml) -> R<()> {
         }
     }
     let sid = p.get("SourceIdentifier");
-    let all: Vec<(String, Event)> = app
+    // Newest first, as ElastiCache answers. Markers are the stored key
+    // (`time-seq`) inverted digit by digit, so they ascend in that order.
+    let mut all: Vec<(String, Event)> = app
         .store
         .list::<Event>(Kind::Event)?
         .into_iter()
@@ -1328,7 +1466,18 @@ fn describe_events(app: &App, p: &Params, x: &mut Xml) -> R<()> {
                 && stype.is_none_or(|s| s == e.source_type)
                 && sid.is_none_or(|s| s == e.source_id)
         })
+        .map(|(k, e)| {
+            let inv: String = k
+                .chars()
+                .map(|c| match c.to_digit(10) {
+                    Some(d) => char::from(b'0' + (9 - d) as u8),
+                    None => c,
+                })
+                .collect();
+            (inv, e)
+        })
         .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
     let (items, marker) = page(&all, p)?;
     x.opt("Marker", marker);
     x.open("Events");

@@ -23,6 +23,8 @@ pub struct App {
     pub store: Store,
     pub prov: Arc<dyn Provisioner>,
     pub fwd: Forwarders,
+    /// Where snapshot files are kept (a directory or an S3 bucket).
+    pub backups: Box<dyn crate::backup::BackupStore>,
     pub data_dir: PathBuf,
     pub port_range: (u16, u16),
     pub region: String,
@@ -34,6 +36,11 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// Controller passes so far (housekeeping runs every few hundred).
     pub ticks: std::sync::atomic::AtomicU64,
+    /// Milliseconds added to the wall clock for the schedules (automatic
+    /// snapshots, maintenance windows). Only `serve --test-clock` lets the
+    /// loopback admin endpoint move it; otherwise it stays 0.
+    pub clock_offset_ms: std::sync::atomic::AtomicI64,
+    pub test_clock: bool,
 }
 
 /// Events are kept 14 days, as ElastiCache does.
@@ -55,6 +62,14 @@ enum Health {
 }
 
 impl App {
+    /// The schedules' clock: the wall clock plus the test offset.
+    pub fn now(&self) -> u64 {
+        let off = self
+            .clock_offset_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        now_ms().saturating_add_signed(off)
+    }
+
     pub fn arn(&self, kind: &str, id: &str) -> String {
         format!(
             "arn:aws:elasticache:{}:{}:{kind}:{id}",
@@ -137,6 +152,14 @@ impl App {
                     _ => {}
                 }
             }
+        }
+        if let Some(k) = &c.at_rest_key {
+            args.push("--snapshot-encryption-key-file".into());
+            args.push(
+                crate::keys::key_path(self, k)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
         }
         Ok(NodeSpec {
             engine: c.engine.clone(),
@@ -238,7 +261,7 @@ impl App {
                         t.delete(Kind::Event, &k)?;
                     }
                 }
-                Ok(())
+                crate::keys::collect(self, t)
             })?;
         }
         for (id, c) in self.store.list::<Cluster>(Kind::Cluster)? {
@@ -274,6 +297,20 @@ impl App {
             };
             let before = serde_json::to_string(&c)?;
             if c.status == "deleting" {
+                if let Some(f) = &c.final_snapshot {
+                    let s = t.get::<Snapshot>(Kind::Snapshot, f)?;
+                    if s.is_some_and(|s| s.status == "creating") {
+                        return Ok(None); // the nodes stay up until it is done
+                    }
+                }
+                // Automatic snapshots go with their cluster (manual and
+                // final ones stay).
+                for (k, s) in t.list::<Snapshot>(Kind::Snapshot)? {
+                    if s.cluster_id == c.id && s.source_kind == "automatic" {
+                        crate::snapshots::remove_file(self, &s);
+                        t.delete(Kind::Snapshot, &k)?;
+                    }
+                }
                 for n in std::mem::take(&mut c.nodes) {
                     self.prov.destroy(n.pid, std::path::Path::new(&n.dir))?;
                     self.end_usage(t, &c.id, &n.id)?;
@@ -285,6 +322,25 @@ impl App {
                 t.delete(Kind::Tags, &self.arn("cluster", id))?;
                 self.event(t, id, "cache-cluster", "Cache cluster deleted")?;
                 return Ok(None);
+            }
+            // Modifications deferred to the maintenance window.
+            if c.status == "available"
+                && c.deferred.is_some()
+                && in_maintenance_window(&c.maintenance_window, self.now())
+            {
+                if let Some(d) = c.deferred.take() {
+                    if let Some(n) = d.num_nodes {
+                        c.num_nodes = n;
+                    }
+                    c.pending_remove = d.remove;
+                    c.status = "modifying".into();
+                    self.event(
+                        t,
+                        id,
+                        "cache-cluster",
+                        "Applying pending modifications in the maintenance window",
+                    )?;
+                }
             }
             // Removals asked for.
             let mut removed = Vec::new();
@@ -428,13 +484,23 @@ impl App {
             return Ok(());
         };
         // A snapshot of the store, or (SnapshotArns) an uploaded RDB file.
-        let file = match t.get::<Snapshot>(Kind::Snapshot, name)? {
-            Some(s) => s.file,
-            None => name.strip_prefix("file://").unwrap_or(name).to_string(),
-        };
+        // Either way the node's copy is encrypted with the node's key (or
+        // plain when the cluster has no at-rest encryption).
         std::fs::create_dir_all(dir)?;
-        std::fs::copy(&file, dir.join("dump.rdb"))?;
-        Ok(())
+        let dst = dir.join("dump.rdb");
+        match t.get::<Snapshot>(Kind::Snapshot, name)? {
+            Some(s) => crate::snapshots::fetch(self, &s, &dst, c.at_rest_key.as_deref()),
+            None => {
+                let file = name.strip_prefix("file://").unwrap_or(name);
+                crate::keys::transcode(
+                    self,
+                    std::path::Path::new(file),
+                    None,
+                    &dst,
+                    c.at_rest_key.as_deref(),
+                )
+            }
+        }
     }
 
     /// Memcached Auto Discovery: decide the node list, push it to every
@@ -513,7 +579,8 @@ impl App {
                     self.fwd.remove(g.primary_port);
                     t.delete(Kind::ReplicationGroup, id)?;
                     t.delete(Kind::Tags, &self.arn("replicationgroup", id))?;
-                    self.event(t, id, "replication-group", "Replication group deleted")?;
+                    let msg = format!("Replication group {id} deleted");
+                    self.event(t, id, "replication-group", &msg)?;
                 }
                 return Ok(());
             }
@@ -529,7 +596,8 @@ impl App {
                 .unwrap_or_default();
             if member_status == "available" && g.status != "available" {
                 if g.status == "creating" {
-                    self.event(t, id, "replication-group", "Replication group created")?;
+                    let msg = format!("Replication group {id} created");
+                    self.event(t, id, "replication-group", &msg)?;
                 }
                 g.status = "available".into();
             } else if member_status == "snapshotting" {
@@ -550,5 +618,60 @@ impl App {
             }
             std::thread::sleep(Duration::from_millis(300));
         }
+    }
+}
+
+/// Is `now_ms` inside a weekly window `ddd:hh:mm-ddd:hh:mm` (UTC)?
+pub fn in_maintenance_window(window: &str, now_ms: u64) -> bool {
+    let Some((a, b)) = parse_maintenance_window(window) else {
+        return false;
+    };
+    let days = now_ms / 86_400_000;
+    // 1970-01-01 was a Thursday; Sunday is day 0.
+    let dow = (days + 4) % 7;
+    let m = dow * 1440 + (now_ms / 60_000) % 1440;
+    if a <= b {
+        (a..b).contains(&m)
+    } else {
+        m >= a || m < b
+    }
+}
+
+/// `ddd:hh:mm-ddd:hh:mm` as minutes of the week (Sunday 00:00 = 0).
+pub fn parse_maintenance_window(w: &str) -> Option<(u64, u64)> {
+    let (a, b) = w.split_once('-')?;
+    let one = |s: &str| -> Option<u64> {
+        let mut it = s.split(':');
+        let (d, h, m) = (it.next()?, it.next()?, it.next()?);
+        if it.next().is_some() || h.len() != 2 || m.len() != 2 {
+            return None;
+        }
+        let day = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+            .iter()
+            .position(|x| x.eq_ignore_ascii_case(d))? as u64;
+        let (h, m): (u64, u64) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(day * 1440 + h * 60 + m)
+    };
+    Some((one(a)?, one(b)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maintenance_windows() {
+        assert_eq!(
+            parse_maintenance_window("sun:23:00-mon:01:30"),
+            Some((1380, 1530))
+        );
+        assert_eq!(parse_maintenance_window("sun:23:00"), None);
+        assert_eq!(parse_maintenance_window("xyz:23:00-mon:01:30"), None);
+        // 2026-11-27 is a Friday; 03:40 UTC.
+        let t = crate::util::parse_iso8601("2026-11-27T03:40:00.000Z").unwrap_or(0);
+        assert!(in_maintenance_window("fri:03:00-fri:04:00", t));
+        assert!(!in_maintenance_window("fri:04:00-fri:05:00", t));
+        assert!(in_maintenance_window("sat:23:00-fri:04:00", t));
+        assert!(!in_maintenance_window("sat:23:00-fri:03:00", t));
     }
 }

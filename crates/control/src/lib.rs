@@ -6,11 +6,14 @@
 //! state, and answers the ElastiCache API (AWS Query protocol, SigV4).
 
 pub mod api;
+pub mod backup;
 pub mod controller;
 pub mod forward;
+pub mod keys;
 pub mod metrics;
 pub mod model;
 pub mod provision;
+pub mod s3;
 pub mod serve;
 pub mod sigv4;
 pub mod store;

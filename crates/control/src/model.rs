@@ -68,6 +68,24 @@ pub struct Cluster {
     pub snapshot_window: String,
     pub maintenance_window: String,
     pub az: String,
+    /// At-rest encryption: the name of the service-held key the node's
+    /// snapshots are encrypted with (see `crate::keys`).
+    pub at_rest_key: Option<String>,
+    /// DeleteCacheCluster/DeleteReplicationGroup with a final snapshot:
+    /// the nodes stay up until this snapshot has finished.
+    pub final_snapshot: Option<String>,
+    /// Modifications asked with ApplyImmediately=false, applied in the
+    /// next maintenance window (reported in PendingModifiedValues).
+    pub deferred: Option<Deferred>,
+}
+
+/// Changes waiting for the maintenance window.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default)]
+pub struct Deferred {
+    pub num_nodes: Option<u32>,
+    pub remove: Vec<String>,
+    pub param_group: Option<String>,
 }
 
 /// A replication group: one shard, one primary (for now), whose primary
@@ -84,6 +102,7 @@ pub struct ReplicationGroup {
     pub created_ms: u64,
     pub snapshot_retention: u32,
     pub snapshot_window: String,
+    pub at_rest_encryption: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
@@ -128,6 +147,8 @@ pub struct Snapshot {
     pub size: u64,
     pub node_created_ms: u64,
     pub rg_description: String,
+    /// The service-held key the file is encrypted with (None: plain RDB).
+    pub key: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]

@@ -14,13 +14,24 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub const SERVE_USAGE: &str = "usage: ferrocache serve [--data-dir DIR] [--listen 127.0.0.1:8080]
-                        [--port-range 21000-21999] [--region us-east-1]";
+                        [--port-range 21000-21999] [--region us-east-1]
+                        [--backup-store DIR | s3://BUCKET/PREFIX]
+                        [--s3-endpoint URL] [--s3-region REGION]
+  S3 credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and
+  AWS_SESSION_TOKEN) from the environment.";
 
 pub struct ServeOpts {
     pub data_dir: PathBuf,
     pub listen: String,
     pub port_range: (u16, u16),
     pub region: String,
+    /// None: data-dir/backups.
+    pub backup_store: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    /// Hidden, for tests: lets the loopback admin endpoint move the
+    /// schedules' clock (automatic snapshots, maintenance windows).
+    pub test_clock: bool,
 }
 
 /// The default data directory: `$FERROCACHE_DATA_DIR` or `./ferrocache-data`.
@@ -36,6 +47,10 @@ pub fn parse_opts(args: &[String]) -> Result<ServeOpts> {
         listen: "127.0.0.1:8080".into(),
         port_range: (21000, 21999),
         region: "us-east-1".into(),
+        backup_store: None,
+        s3_endpoint: None,
+        s3_region: None,
+        test_clock: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -53,6 +68,10 @@ pub fn parse_opts(args: &[String]) -> Result<ServeOpts> {
             "--data-dir" => o.data_dir = PathBuf::from(val()?),
             "--listen" => o.listen = val()?,
             "--region" => o.region = val()?,
+            "--backup-store" => o.backup_store = Some(val()?),
+            "--s3-endpoint" => o.s3_endpoint = Some(val()?),
+            "--s3-region" => o.s3_region = Some(val()?),
+            "--test-clock" => o.test_clock = true,
             "--port-range" => {
                 let v = val()?;
                 let (lo, hi) = v.split_once('-').context("--port-range is LOW-HIGH")?;
@@ -107,6 +126,10 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 pub fn serve(args: &[String]) -> Result<()> {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{SERVE_USAGE}");
+        return Ok(());
+    }
     let o = parse_opts(args)?;
     std::fs::create_dir_all(o.data_dir.join("nodes"))
         .with_context(|| format!("cannot create {}", o.data_dir.display()))?;
@@ -140,10 +163,12 @@ pub fn serve(args: &[String]) -> Result<()> {
         .map(PathBuf::from)
         .map(Ok)
         .unwrap_or_else(std::env::current_exe)?;
+    let backups = backup_store(&o, &data_dir)?;
     let app = Arc::new(App {
         store,
         prov: Arc::new(LocalProvisioner::new(exe)),
-        fwd: Forwarders::default(),
+        fwd: Forwarders::new()?,
+        backups,
         data_dir: data_dir.clone(),
         port_range: o.port_range,
         region: o.region.clone(),
@@ -151,6 +176,8 @@ pub fn serve(args: &[String]) -> Result<()> {
         admin_token,
         metrics: Default::default(),
         ticks: Default::default(),
+        clock_offset_ms: Default::default(),
+        test_clock: o.test_clock,
     });
     api::ensure_defaults(&app)?;
     let server = Arc::new(
@@ -197,6 +224,50 @@ pub fn serve(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The backup store the options ask for.
+fn backup_store(o: &ServeOpts, data_dir: &Path) -> Result<Box<dyn crate::backup::BackupStore>> {
+    match o.backup_store.as_deref() {
+        None => Ok(Box::new(crate::backup::DirStore::new(
+            data_dir.join("backups"),
+        )?)),
+        Some(url) if url.starts_with("s3://") => {
+            let region = o.s3_region.clone().unwrap_or_else(|| o.region.clone());
+            Ok(Box::new(crate::s3::S3Store::from_env(
+                url,
+                o.s3_endpoint.as_deref(),
+                &region,
+            )?))
+        }
+        Some(dir) => {
+            if o.s3_endpoint.is_some() {
+                bail!("--s3-endpoint needs --backup-store s3://BUCKET/PREFIX");
+            }
+            Ok(Box::new(crate::backup::DirStore::new(PathBuf::from(dir))?))
+        }
+    }
+}
+
+/// `POST /_admin/clock?advance_ms=N` (loopback, admin token, only with
+/// `--test-clock`): moves the schedules' clock; answers the offset.
+fn admin_clock(app: &App, url: &str) -> (u16, String) {
+    if !app.test_clock {
+        return (404, "not found\n".into());
+    }
+    let q = crate::util::form_decode(url.split_once('?').map(|x| x.1).unwrap_or(""));
+    let Some(ms) = q
+        .iter()
+        .find(|(k, _)| k == "advance_ms")
+        .and_then(|(_, v)| v.parse::<i64>().ok())
+    else {
+        return (400, "advance_ms=N is required\n".into());
+    };
+    let off = app
+        .clock_offset_ms
+        .fetch_add(ms, std::sync::atomic::Ordering::SeqCst)
+        + ms;
+    (200, format!("{off}\n"))
+}
+
 fn http_loop(server: &tiny_http::Server, app: &App) {
     loop {
         let Ok(mut rq) = server.recv() else { continue };
@@ -231,6 +302,18 @@ fn http_loop(server: &tiny_http::Server, app: &App) {
                 match crate::metrics::usage_endpoint(app, &url, &headers, loopback) {
                     Ok(j) => (200, j, "application/json"),
                     Err((s, m)) => (s, m, "text/plain"),
+                }
+            }
+            "/_admin/clock" if method == "POST" => {
+                let ok = loopback
+                    && headers
+                        .iter()
+                        .any(|(n, v)| n == "x-ferrocache-admin-token" && *v == app.admin_token);
+                if ok {
+                    let (s, t) = admin_clock(app, &url);
+                    (s, t, "text/plain")
+                } else {
+                    (403, "forbidden\n".to_string(), "text/plain")
                 }
             }
             "/_admin/create-access-key" if method == "POST" => {

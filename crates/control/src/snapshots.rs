@@ -1,11 +1,14 @@
 //! Redis snapshots: CreateSnapshot records the request; the controller
 //! sends BGSAVE through the node's admin connection, waits for it to
 //! finish (INFO persistence), and copies the node's RDB file into the
-//! backup store (data-dir/backups). Restores copy it into a new node's
-//! directory before its first start (the node loads `dump.rdb`).
-//! CopySnapshot copies within the store or, with TargetBucket, exports the
-//! RDB file to that directory. Automatic snapshots are taken daily in the
-//! snapshot window and kept for SnapshotRetentionLimit days.
+//! backup store ([`crate::backup::BackupStore`]: data-dir/backups, or an
+//! S3 bucket). Restores copy it into a new node's directory before its
+//! first start (the node loads `dump.rdb`), re-encrypted for the new node
+//! when keys differ ([`crate::keys`]). CopySnapshot copies within the store
+//! or, with TargetBucket, exports a plain RDB file to that directory.
+//! Automatic snapshots are taken once a day in the snapshot window, named
+//! `automatic.<cluster>-YYYY-MM-DD-HH-MM`, and kept for
+//! SnapshotRetentionLimit days (deleted with their cluster).
 
 use crate::api::*;
 use crate::controller::App;
@@ -14,8 +17,42 @@ use crate::store::{Kind, Txn};
 use crate::util::*;
 use std::path::PathBuf;
 
-pub fn backup_dir(app: &App) -> PathBuf {
-    app.data_dir.join("backups")
+/// A scratch directory for transfers through local files.
+pub fn scratch_dir(app: &App) -> PathBuf {
+    app.data_dir.join("scratch")
+}
+
+/// Removes a snapshot's object from the backup store (errors logged).
+pub fn remove_file(app: &App, s: &Snapshot) {
+    if let Err(e) = app.backups.delete(&s.file) {
+        eprintln!("backup store: cannot delete {}: {e:#}", s.file);
+    }
+}
+
+/// Writes snapshot `s` to the local file `dst`, encrypted with `dst_key`
+/// (or plain).
+pub fn fetch(
+    app: &App,
+    s: &Snapshot,
+    dst: &std::path::Path,
+    dst_key: Option<&str>,
+) -> anyhow::Result<()> {
+    if s.key.as_deref() == dst_key {
+        return app.backups.get(&s.file, dst);
+    }
+    let scratch = scratch_dir(app);
+    std::fs::create_dir_all(&scratch)?;
+    let tmp = scratch.join(format!(
+        ".fetch-{}-{}",
+        s.name,
+        random_string(b"abcdef0123456789", 8)
+    ));
+    let r = app
+        .backups
+        .get(&s.file, &tmp)
+        .and_then(|_| crate::keys::transcode(app, &tmp, s.key.as_deref(), dst, dst_key));
+    std::fs::remove_file(&tmp).ok();
+    r
 }
 
 pub fn snapshot_xml(app: &App, x: &mut Xml, s: &Snapshot) {
@@ -26,7 +63,15 @@ pub fn snapshot_xml(app: &App, x: &mut Xml, s: &Snapshot) {
     }
     x.leaf("CacheClusterId", &s.cluster_id)
         .leaf("SnapshotStatus", &s.status)
-        .leaf("SnapshotSource", &s.source_kind)
+        // ElastiCache's words: automated | manual.
+        .leaf(
+            "SnapshotSource",
+            if s.source_kind == "automatic" {
+                "automated"
+            } else {
+                &s.source_kind
+            },
+        )
         .leaf("CacheNodeType", &s.node_type)
         .leaf("Engine", &s.engine)
         .leaf("EngineVersion", &s.engine_version)
@@ -110,11 +155,9 @@ pub fn start(
         engine_version: c.engine_version.clone(),
         node_type: c.node_type.clone(),
         param_group: c.param_group.clone(),
-        created_ms: now_ms(),
-        file: backup_dir(app)
-            .join(format!("{name}.rdb"))
-            .to_string_lossy()
-            .into_owned(),
+        created_ms: app.now(),
+        file: format!("{name}.rdb"),
+        key: c.at_rest_key.clone(),
         source_kind: source.into(),
         started_ms: 0,
         size: 0,
@@ -180,8 +223,18 @@ pub fn describe(app: &App, p: &Params, x: &mut Xml) -> R<()> {
     if let Some(g) = p.get("ReplicationGroupId") {
         all.retain(|(_, s)| s.rg_id.as_deref() == Some(g));
     }
+    // The filter says system (automatic backups) or user (manual ones).
     if let Some(src) = p.get("SnapshotSource") {
-        all.retain(|(_, s)| s.source_kind == src);
+        let kind = match src {
+            "system" => "automatic",
+            "user" => "manual",
+            _ => {
+                return Err(invalid(format!(
+                    "Invalid SnapshotSource: {src}. Valid values are system and user."
+                )))
+            }
+        };
+        all.retain(|(_, s)| s.source_kind == kind);
     }
     let (items, marker) = page(&all, p)?;
     x.opt("Marker", marker);
@@ -216,7 +269,7 @@ pub fn delete(app: &App, p: &Params, x: &mut Xml) -> R<()> {
         )?;
         Ok(Ok(s))
     })??;
-    std::fs::remove_file(&s.file).ok();
+    remove_file(app, &s);
     s.status = "deleting".into();
     snapshot_xml(app, x, &s);
     Ok(())
@@ -239,18 +292,18 @@ pub fn copy(app: &App, p: &Params, x: &mut Xml) -> R<()> {
     if let Some(dir) = p.get("TargetBucket") {
         // Export: the RDB file into a directory (the local stand-in for an
         // S3 bucket); the snapshot itself is unchanged.
+        // An encrypted snapshot is exported decrypted: a standard RDB file.
+        check_id("Snapshot name", &target)?;
         let dest = PathBuf::from(dir).join(format!("{target}.rdb"));
-        let tmp = PathBuf::from(dir).join(format!(".{target}.rdb.tmp"));
-        std::fs::copy(&s.file, &tmp)
-            .and_then(|_| std::fs::rename(&tmp, &dest))
-            .map_err(|e| invalid(format!("Cannot export snapshot to {dir}: {e}")))?;
+        fetch(app, &s, &dest, None)
+            .map_err(|e| invalid(format!("Cannot export snapshot to {dir}: {e:#}")))?;
         let mut out = s.clone();
         out.status = "exporting".into();
         snapshot_xml(app, x, &out);
         return Ok(());
     }
     check_id("Snapshot name", &target)?;
-    let file = backup_dir(app).join(format!("{target}.rdb"));
+    let file = format!("{target}.rdb");
     let c = app.store.write(|t| {
         if t.get::<Snapshot>(Kind::Snapshot, &target)?.is_some() {
             return Ok(Err(err(
@@ -259,12 +312,13 @@ pub fn copy(app: &App, p: &Params, x: &mut Xml) -> R<()> {
                 format!("Snapshot {target} already exists."),
             )));
         }
-        std::fs::copy(&s.file, &file)?;
+        std::fs::create_dir_all(scratch_dir(app))?;
+        app.backups.copy(&s.file, &file, &scratch_dir(app))?;
         let mut c = s.clone();
         c.name = target.clone();
-        c.file = file.to_string_lossy().into_owned();
+        c.file = file.clone();
         c.source_kind = "manual".into();
-        c.created_ms = now_ms();
+        c.created_ms = app.now();
         t.put(Kind::Snapshot, &target, &c)?;
         Ok(Ok(c))
     })??;
@@ -274,7 +328,6 @@ pub fn copy(app: &App, p: &Params, x: &mut Xml) -> R<()> {
 
 /// The controller's step for snapshots in progress and the daily schedule.
 pub fn reconcile(app: &App) -> anyhow::Result<()> {
-    std::fs::create_dir_all(backup_dir(app))?;
     for (name, s) in app.store.list::<Snapshot>(Kind::Snapshot)? {
         if s.status == "creating" {
             if let Err(e) = progress(app, &name, &s) {
@@ -331,9 +384,14 @@ fn progress(app: &App, name: &str, s: &Snapshot) -> anyhow::Result<()> {
         anyhow::bail!("BGSAVE failed on the node");
     }
     let src = PathBuf::from(&n.dir).join("dump.rdb");
-    let tmp = PathBuf::from(format!("{}.tmp", s.file));
-    std::fs::copy(&src, &tmp)?;
-    std::fs::rename(&tmp, &s.file)?;
+    let size = app.backups.put(&s.file, &src)?;
+    app.store.write(|t| {
+        if let Some(mut s2) = t.get::<Snapshot>(Kind::Snapshot, name)? {
+            s2.size = size;
+            t.put(Kind::Snapshot, name, &s2)?;
+        }
+        Ok(())
+    })?;
     finish(app, name, true, "")
 }
 
@@ -341,7 +399,6 @@ fn finish(app: &App, name: &str, ok: bool, why: &str) -> anyhow::Result<()> {
     app.store.write(|t| {
         let Some(mut s) = t.get::<Snapshot>(Kind::Snapshot, name)? else { return Ok(()) };
         s.status = if ok { "available" } else { "failed" }.into();
-        s.size = std::fs::metadata(&s.file).map(|m| m.len()).unwrap_or(0);
         t.put(Kind::Snapshot, name, &s)?;
         if let Some(mut c) = t.get::<Cluster>(Kind::Cluster, &s.cluster_id)? {
             if c.status == "snapshotting" {
@@ -367,37 +424,80 @@ fn finish(app: &App, name: &str, ok: bool, why: &str) -> anyhow::Result<()> {
 }
 
 /// Daily automatic snapshots inside `SnapshotWindow` (UTC `hh:mm-hh:mm`)
-/// for clusters with a retention limit, and expiry of old ones.
+/// for clusters with a retention limit, and expiry of old ones. Uses the
+/// schedule clock ([`App::now`]).
 fn schedule(app: &App) -> anyhow::Result<()> {
-    let now = now_ms();
-    let day = iso8601(now).get(..10).unwrap_or("").to_string();
+    let now = app.now();
     let minute_of_day = (now / 60_000) % 1440;
     let snaps = app.store.list::<Snapshot>(Kind::Snapshot)?;
     for (_, c) in app.store.list::<Cluster>(Kind::Cluster)? {
-        if c.engine != "redis" || c.snapshot_retention == 0 || c.status != "available" {
+        if c.engine != "redis" {
             continue;
         }
-        let in_window = parse_window(&c.snapshot_window).is_some_and(|(a, b)| {
-            if a <= b {
-                (a..b).contains(&minute_of_day)
-            } else {
-                minute_of_day >= a || minute_of_day < b
-            }
-        });
-        let name = format!("automatic.{}-{day}", c.id);
-        if in_window && !snaps.iter().any(|(k, _)| *k == name) {
-            app.store
-                .write(|t| start(app, t, &name, &c.id, "automatic").map(|_| ()))?;
-        }
+        // Expiry first: snapshots older than the retention (all of them
+        // when automatic backups were turned off).
         for (k, s) in &snaps {
             if s.source_kind == "automatic"
                 && s.cluster_id == c.id
-                && now.saturating_sub(s.created_ms) > c.snapshot_retention as u64 * 86_400_000
+                && s.status != "creating"
+                && now.saturating_sub(s.created_ms) >= c.snapshot_retention as u64 * 86_400_000
             {
-                std::fs::remove_file(&s.file).ok();
-                app.store.write(|t| t.delete(Kind::Snapshot, k))?;
+                remove_file(app, s);
+                app.store.write(|t| {
+                    t.delete(Kind::Snapshot, k)?;
+                    t.delete(Kind::Tags, &app.arn("snapshot", k))?;
+                    app.event(
+                        t,
+                        &c.id,
+                        "cache-cluster",
+                        &format!("Automatic snapshot {k} deleted: older than the retention limit"),
+                    )
+                })?;
             }
         }
+        if c.snapshot_retention == 0 || c.status != "available" {
+            continue;
+        }
+        let Some((a, b)) = parse_window(&c.snapshot_window) else {
+            continue;
+        };
+        let in_window = if a <= b {
+            (a..b).contains(&minute_of_day)
+        } else {
+            minute_of_day >= a || minute_of_day < b
+        };
+        if !in_window {
+            continue;
+        }
+        // This occurrence of the window began `since` minutes ago.
+        let since = (minute_of_day + 1440 - a) % 1440;
+        let window_start = (now / 60_000 - since) * 60_000;
+        let taken = snaps.iter().any(|(_, s)| {
+            s.source_kind == "automatic" && s.cluster_id == c.id && s.created_ms >= window_start
+        });
+        if !taken {
+            let stamp = iso8601(now);
+            // YYYY-MM-DDTHH:MM → YYYY-MM-DD-HH-MM
+            let stamp = stamp.get(..16).unwrap_or("").replace(['T', ':'], "-");
+            let name = format!("automatic.{}-{stamp}", c.id);
+            app.store
+                .write(|t| start(app, t, &name, &c.id, "automatic").map(|_| ()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks `hh24:mi-hh24:mi` (UTC, at least 60 minutes).
+pub fn check_window(w: &str) -> R<()> {
+    let bad = || {
+        invalid(format!(
+            "Invalid snapshot window: {w}. It must be in the format hh24:mi-hh24:mi (UTC) and at least 60 minutes long."
+        ))
+    };
+    let (a, b) = parse_window(w).ok_or_else(bad)?;
+    let len = (b + 1440 - a) % 1440;
+    if a >= 1440 || b >= 1440 || len < 60 {
+        return Err(bad());
     }
     Ok(())
 }
@@ -406,7 +506,11 @@ fn parse_window(w: &str) -> Option<(u64, u64)> {
     let (a, b) = w.split_once('-')?;
     let m = |s: &str| -> Option<u64> {
         let (h, mi) = s.split_once(':')?;
-        Some(h.parse::<u64>().ok()? * 60 + mi.parse::<u64>().ok()?)
+        if h.len() != 2 || mi.len() != 2 {
+            return None;
+        }
+        let (h, mi) = (h.parse::<u64>().ok()?, mi.parse::<u64>().ok()?);
+        (h < 24 && mi < 60).then_some(h * 60 + mi)
     };
     Some((m(a)?, m(b)?))
 }
@@ -417,5 +521,8 @@ mod tests {
     fn windows() {
         assert_eq!(super::parse_window("05:00-06:30"), Some((300, 390)));
         assert_eq!(super::parse_window("bad"), None);
+        assert_eq!(super::parse_window("25:00-26:00"), None);
+        assert!(super::check_window("23:30-00:30").is_ok());
+        assert!(super::check_window("05:00-05:30").is_err());
     }
 }

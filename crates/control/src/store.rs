@@ -5,7 +5,7 @@
 //! is durable: after `kill -9` the control plane restarts from exactly the
 //! last committed state.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use redb::{ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
@@ -60,6 +60,10 @@ pub struct Store {
 /// others until [`Store::write`] commits it.
 pub struct Txn<'a> {
     t: &'a redb::WriteTransaction,
+    /// Something was written: commit (otherwise abort, which skips the
+    /// fsync of an empty commit: the controller opens a write
+    /// transaction per resource every tick and most change nothing).
+    dirty: std::cell::Cell<bool>,
 }
 
 impl Txn<'_> {
@@ -86,12 +90,14 @@ impl Txn<'_> {
         let bytes = serde_json::to_vec(v)?;
         let mut table = self.t.open_table(kind.def())?;
         table.insert(key, bytes.as_slice())?;
+        self.dirty.set(true);
         Ok(())
     }
 
     pub fn delete(&self, kind: Kind, key: &str) -> Result<()> {
         let mut table = self.t.open_table(kind.def())?;
         table.remove(key)?;
+        self.dirty.set(true);
         Ok(())
     }
 
@@ -105,14 +111,21 @@ impl Txn<'_> {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
-        let db = redb::Database::create(path)
-            .with_context(|| format!("cannot open the metadata store {}", path.display()))?;
+        let db = redb::Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => anyhow::anyhow!(
+                "the metadata store {} is in use by another `ferrocache serve` \
+                 (one control plane per data directory)",
+                path.display()
+            ),
+            e => anyhow::anyhow!("cannot open the metadata store {}: {e}", path.display()),
+        })?;
         let s = Store { db };
         // Create every table so read transactions never meet a missing one.
         s.write(|t| {
             for k in Kind::ALL {
                 t.t.open_table(k.def())?;
             }
+            t.dirty.set(true);
             Ok(())
         })?;
         Ok(s)
@@ -122,8 +135,16 @@ impl Store {
     /// (an error aborts: nothing of `f`'s writes is kept).
     pub fn write<R>(&self, f: impl FnOnce(&Txn<'_>) -> Result<R>) -> Result<R> {
         let t = self.db.begin_write()?;
-        let r = f(&Txn { t: &t })?;
-        t.commit()?;
+        let txn = Txn {
+            t: &t,
+            dirty: std::cell::Cell::new(false),
+        };
+        let r = f(&txn)?;
+        if txn.dirty.get() {
+            t.commit()?;
+        } else {
+            t.abort()?;
+        }
         Ok(r)
     }
 

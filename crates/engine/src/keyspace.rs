@@ -112,6 +112,9 @@ pub struct Tunables {
     /// Entries recorded in any `Db::key_events` and not yet drained: the
     /// command layer checks only this.
     pub key_events_pending: AtomicUsize,
+    /// Order of recorded events across shards (a multi-key command's
+    /// events come out in the order they happened, as in Redis).
+    pub key_events_seq: AtomicU64,
 }
 
 impl Default for Tunables {
@@ -133,6 +136,7 @@ impl Default for Tunables {
             maxmemory_eviction_tenacity: AtomicU32::new(10),
             key_events: AtomicU32::new(0),
             key_events_pending: AtomicUsize::new(0),
+            key_events_seq: AtomicU64::new(0),
         }
     }
 }

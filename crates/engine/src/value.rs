@@ -67,6 +67,17 @@ impl Value {
         }
     }
 
+    /// Address of the value's data when it lives in its own heap
+    /// allocation (memcached items, long strings): what a batched read
+    /// prefetches ([`crate::Db::prefetch_value`]).
+    pub fn heap_ptr(&self) -> Option<*const u8> {
+        match self {
+            Value::Item(i) => Some(i.data().as_ptr()),
+            Value::Str(s) if s.heap_size() > 0 => Some(s.as_slice().as_ptr()),
+            _ => None,
+        }
+    }
+
     pub fn as_str(&self) -> Result<&Blob, WrongType> {
         match self {
             Value::Str(s) => Ok(s),

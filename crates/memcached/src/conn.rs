@@ -54,6 +54,10 @@ pub struct Conn {
     pub in_data: bool,
     /// This connection's `stats conns` entry (None in unit tests).
     pub info: Option<Arc<ConnInfo>>,
+    /// The clock (Unix ms) of the input batch being processed, read once
+    /// by the server per read instead of once per request; 0 when the
+    /// caller does not provide one (requests then read the clock).
+    pub clock_ms: u64,
 }
 
 /// What a command handler did with the input after its request line.
@@ -75,6 +79,16 @@ impl Conn {
             admin,
             in_data: false,
             info: None,
+            clock_ms: 0,
+        }
+    }
+
+    /// The request clock: the batch's ([`Conn::clock_ms`]) or a fresh read.
+    pub fn now(&self, eng: &Engine) -> u64 {
+        if self.clock_ms != 0 {
+            self.clock_ms
+        } else {
+            eng.now()
         }
     }
 

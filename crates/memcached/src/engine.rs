@@ -458,7 +458,18 @@ impl Engine {
         bump: bool,
         f: impl FnOnce(&mut Access<'_>) -> R,
     ) -> Option<R> {
-        let now = self.now();
+        self.access_at(key, bump, self.now(), f)
+    }
+
+    /// [`Engine::access`] at the request clock `now` (Unix ms), so a
+    /// multi-get reads the clock once, not once per key.
+    pub fn access_at<R>(
+        &self,
+        key: &[u8],
+        bump: bool,
+        now: u64,
+        f: impl FnOnce(&mut Access<'_>) -> R,
+    ) -> Option<R> {
         self.maybe_flush(now);
         let mut l = self.ks.lock_keys(std::iter::once(key), now);
         let db = l.db(0, key);
@@ -495,6 +506,72 @@ impl Engine {
             }
         }
         Some(r)
+    }
+
+    /// Before the keys of a multi-get are read one by one, start loading
+    /// what their lookups touch (index group, slot, value), so the cache
+    /// misses of the whole batch overlap ([`ferrocache_engine::Db`]'s
+    /// batched-read stages). Only a hint: it changes nothing, and the
+    /// per-key reads that follow do the real work (and lazy expiry).
+    pub fn prefetch(&self, keys: &[&[u8]]) {
+        const BATCH: usize = 24;
+        if keys.len() < 2 {
+            return;
+        }
+        for batch in keys.chunks(BATCH) {
+            let mut shard = [0usize; BATCH];
+            let mut hashes = [0u64; BATCH];
+            for (s, k) in shard.iter_mut().zip(batch) {
+                *s = self.ks.shard_of(k);
+            }
+            // One shard at a time, each locked only for its own keys, so
+            // another worker's requests on the other shards never wait.
+            let mut done = 0usize;
+            while done < batch.len() {
+                let Some(&cur) = shard.get(done) else {
+                    break;
+                };
+                let Some(g) = self.ks.lock_shard(cur) else {
+                    break;
+                };
+                let Some(db) = g.dbs.first() else {
+                    break;
+                };
+                let mine = || {
+                    batch
+                        .iter()
+                        .zip(shard.iter())
+                        .enumerate()
+                        .skip(done)
+                        .filter(move |(_, (_, &s))| s == cur)
+                        .map(|(i, (k, _))| (i, *k))
+                };
+                for (i, k) in mine() {
+                    if let Some(h) = hashes.get_mut(i) {
+                        *h = db.prefetch_index(k);
+                    }
+                }
+                for (i, _) in mine() {
+                    db.prefetch_slots(hashes.get(i).copied().unwrap_or(0));
+                }
+                for (i, k) in mine() {
+                    db.prefetch_value(k, hashes.get(i).copied().unwrap_or(0));
+                }
+                drop(g);
+                // Mark this shard's keys done: the next unvisited shard
+                // starts at the first key of another shard.
+                for s in shard.iter_mut().skip(done) {
+                    if *s == cur {
+                        *s = usize::MAX;
+                    }
+                }
+                done = shard
+                    .iter()
+                    .take(batch.len())
+                    .position(|&s| s != usize::MAX)
+                    .unwrap_or(batch.len());
+            }
+        }
     }
 
     /// delete; with `cas` (meta `C`, binary header CAS) only if it matches.
@@ -744,6 +821,35 @@ mod tests {
         e.store(0, Mode::Set, b"s", 0, 0, b"abc", 0);
         assert_eq!(e.delta(b"s", true, 1, 0), Delta::NonNumeric);
         assert_eq!(e.delta(b"none", true, 1, 0), Delta::NotFound);
+    }
+
+    /// The multi-get prefetch (keys across both shards, more than one
+    /// batch, absent and expired keys) only hints: every item reads back
+    /// unchanged and nothing is created, expired or counted by it.
+    #[test]
+    fn prefetch_changes_nothing() {
+        let e = eng();
+        let names: Vec<String> = (0..60).map(|i| format!("key:{i}")).collect();
+        for (i, k) in names.iter().enumerate().take(40) {
+            let data = format!("v{i}").repeat(i + 1);
+            e.store(0, Mode::Set, k.as_bytes(), i as u32, 0, data.as_bytes(), 0);
+        }
+        e.store(0, Mode::Set, b"gone", 0, -1, b"x", 0);
+        let mut keys: Vec<&[u8]> = names.iter().map(|k| k.as_bytes()).collect();
+        keys.push(b"gone");
+        e.prefetch(&keys);
+        e.prefetch(&keys[..1]);
+        e.prefetch(&[]);
+        assert_eq!(e.db_stats(), (0, 0));
+        assert_eq!(e.item_totals().0, 41);
+        for (i, k) in names.iter().enumerate() {
+            let got = e.access(k.as_bytes(), true, |a| {
+                (a.item.flags(), a.item.data().to_vec())
+            });
+            let want = (i < 40).then(|| (i as u32, format!("v{i}").repeat(i + 1).into_bytes()));
+            assert_eq!(got, want, "{k}");
+        }
+        assert!(e.access(b"gone", true, |_| ()).is_none());
     }
 
     #[test]

@@ -254,18 +254,29 @@ fn get(c: &Conn, eng: &Engine, t: &Tokens<'_>, return_cas: bool, touch: bool, ou
     // chunks (no per-request allocation on the common path).
     let mut chunk: Option<Tokens<'_>> = None;
     let mut rest = t.rest;
+    // One clock read for the whole command (the batch's, if the server
+    // read it).
+    let now = c.now(eng);
     loop {
         let keys = match &chunk {
             None => t.tokens.get(first_key..).unwrap_or(&[]),
             Some(ch) => ch.tokens.as_slice(),
         };
-        for &key in keys {
-            if key.len() > KEY_MAX_LENGTH {
-                out.truncate(start_len);
-                out.extend_from_slice(b"CLIENT_ERROR bad command line format\r\n");
-                return;
-            }
-            get_one(c, eng, key, return_cas, exptime, out);
+        // Keys before a too-long one are still read (and bumped), as in
+        // memcached, whose reply is then replaced by the error.
+        let good = keys
+            .iter()
+            .position(|k| k.len() > KEY_MAX_LENGTH)
+            .unwrap_or(keys.len());
+        let (ok, bad) = keys.split_at(good);
+        eng.prefetch(ok);
+        for &key in ok {
+            get_one(c, eng, key, return_cas, exptime, now, out);
+        }
+        if !bad.is_empty() {
+            out.truncate(start_len);
+            out.extend_from_slice(b"CLIENT_ERROR bad command line format\r\n");
+            return;
         }
         match rest {
             Some(r) => {
@@ -285,6 +296,7 @@ fn get_one(
     key: &[u8],
     return_cas: bool,
     exptime: Option<i64>,
+    now: u64,
     out: &mut Vec<u8>,
 ) {
     if key == LEGACY_CLUSTER_KEY {
@@ -302,7 +314,7 @@ fn get_one(
         out.extend_from_slice(b"\r\n");
         return;
     }
-    let hit = eng.access(key, true, |a| {
+    let hit = eng.access_at(key, true, now, |a| {
         if let Some(e) = exptime {
             a.expire_at = eng.expiry_at(e, a.now);
         }

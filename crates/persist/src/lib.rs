@@ -22,4 +22,4 @@ pub mod reader;
 pub mod writer;
 
 pub use reader::{read_rdb, Item, LoadSummary, LoadedKey, RdbError};
-pub use writer::{dump_payload, write_rdb, SaveOptions, SaveStats};
+pub use writer::{dump_payload, write_rdb, write_rdb_progress, AccessInfo, SaveOptions, SaveStats};

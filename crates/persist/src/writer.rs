@@ -7,9 +7,23 @@ use crate::crc64::crc64;
 use crate::encoding::{intset_encode, parse_canonical_i64, ListpackBuilder};
 use crate::lzf;
 use crate::rdb::*;
+use ferrocache_engine::keyspace::Tunables;
 use ferrocache_engine::types::stream::{StreamId, StreamValue};
-use ferrocache_engine::{Shard, Value};
+use ferrocache_engine::{Entry, Shard, Value};
 use std::io::{self, Write};
+use std::sync::Arc;
+
+/// Which eviction metadata each key carries in the file (Redis
+/// `rdbSaveKeyValuePair`): the idle time under an LRU policy
+/// (`volatile-lru`, `allkeys-lru`: opcode IDLE, seconds), the decayed LFU
+/// counter under an LFU policy (opcode FREQ), nothing otherwise.
+#[derive(Debug, Clone, Default)]
+pub enum AccessInfo {
+    #[default]
+    None,
+    Lru(Arc<Tunables>),
+    Lfu(Arc<Tunables>),
+}
 
 /// How to write a snapshot.
 #[derive(Debug, Clone)]
@@ -26,6 +40,11 @@ pub struct SaveOptions {
     pub functions: Vec<Vec<u8>>,
     /// `used-mem` aux field.
     pub used_mem: u64,
+    /// IDLE / FREQ opcodes (from `maxmemory-policy`).
+    pub access: AccessInfo,
+    /// `rdb-key-save-delay` (µs slept after each key; negative `-N`:
+    /// 1 µs once every N keys), Redis's testing knob.
+    pub key_save_delay: i64,
 }
 
 impl Default for SaveOptions {
@@ -37,6 +56,8 @@ impl Default for SaveOptions {
             now_ms: ferrocache_engine::clock::now_ms(),
             functions: Vec::new(),
             used_mem: 0,
+            access: AccessInfo::None,
+            key_save_delay: 0,
         }
     }
 }
@@ -383,6 +404,48 @@ fn score_text(x: f64) -> String {
 /// Write a whole snapshot of the given shards (all of them, locked or
 /// inherited by a forked child) to `out`.
 pub fn write_rdb<W: Write>(out: W, shards: &[&Shard], opts: &SaveOptions) -> io::Result<SaveStats> {
+    write_rdb_progress(out, shards, opts, &mut |_| {})
+}
+
+/// Keys between two calls of the progress callback.
+pub const PROGRESS_EVERY: u64 = 1024;
+
+/// The IDLE / FREQ opcode of one key, as `rdbSaveKeyValuePair`.
+fn write_access<W: Write>(w: &mut Writer<W>, a: &AccessInfo, e: &Entry) -> io::Result<()> {
+    match a {
+        AccessInfo::None => Ok(()),
+        AccessInfo::Lru(t) => {
+            w.u8(OP_IDLE)?;
+            w.len(t.idle_seconds(e.access()))
+        }
+        AccessInfo::Lfu(t) => {
+            w.u8(OP_FREQ)?;
+            w.u8(t.lfu_counter(e.access()).min(255) as u8)
+        }
+    }
+}
+
+/// `debugDelay`: sleep `usec` µs, or for `-N`, 1 µs once every N keys.
+fn key_delay(usec: i64, key_no: u64) {
+    let us = if usec < 0 {
+        u64::from(key_no.is_multiple_of(usec.unsigned_abs()))
+    } else {
+        usec as u64
+    };
+    if us > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(us));
+    }
+}
+
+/// [`write_rdb`], calling `progress(keys written so far)` every
+/// [`PROGRESS_EVERY`] keys and once at the end (INFO's
+/// `current_save_keys_processed` in the forked child).
+pub fn write_rdb_progress<W: Write>(
+    out: W,
+    shards: &[&Shard],
+    opts: &SaveOptions,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<SaveStats> {
     let mut w = Writer::new(out, opts.compress, opts.version);
     w.raw(format!("REDIS{:04}", opts.version).as_bytes())?;
     w.aux("redis-ver", b"7.0.15")?;
@@ -418,11 +481,18 @@ pub fn write_rdb<W: Write>(out: W, shards: &[&Shard], opts: &SaveOptions) -> io:
                     w.u8(OP_EXPIRETIME_MS)?;
                     w.ms_time(at)?;
                 }
+                write_access(&mut w, &opts.access, e)?;
                 let t = w.type_of(&e.value);
                 w.u8(t)?;
                 w.string(k)?;
                 w.object(&e.value)?;
                 keys += 1;
+                if keys.is_multiple_of(PROGRESS_EVERY) {
+                    progress(keys);
+                }
+                if opts.key_save_delay != 0 {
+                    key_delay(opts.key_save_delay, keys);
+                }
             }
         }
     }
@@ -431,7 +501,17 @@ pub fn write_rdb<W: Write>(out: W, shards: &[&Shard], opts: &SaveOptions) -> io:
     w.raw(&crc.to_le_bytes())?;
     let bytes = w.bytes;
     w.into_inner().flush()?;
+    progress(keys);
     Ok(SaveStats { keys, bytes })
+}
+
+/// Bytes the value takes in a snapshot, without key and type byte (Redis
+/// `rdbSavedObjectLen`, DEBUG OBJECT's `serializedlength`).
+pub fn serialized_len(v: &Value, version: u32, compress: bool) -> u64 {
+    let mut w = Writer::new(io::sink(), compress, version);
+    // Writing into a sink cannot fail.
+    let _ = w.object(v);
+    w.bytes
 }
 
 /// A DUMP payload: type byte, object, RDB version (2 bytes LE), CRC64.

@@ -271,3 +271,112 @@ fn garbage_never_panics() {
         let _ = load(&v, false);
     }
 }
+
+#[test]
+fn version_11_is_written_on_request() {
+    let ks = dataset();
+    for version in [10u32, 11] {
+        let opts = SaveOptions {
+            version,
+            ..Default::default()
+        };
+        let a = save(&ks, &opts);
+        assert_eq!(&a[..9], format!("REDIS{version:04}").as_bytes());
+        let s = read_rdb(a.as_slice(), &Tunables::default(), true, |_| Ok(())).expect("loads");
+        assert_eq!(s.version, version);
+        // Streams use the type of their version (19 in v10, 21 in v11).
+        let stream_type = if version >= 11 { 21u8 } else { 19 };
+        let mut found = false;
+        let needle = [&[stream_type, 6][..], b"stream"].concat();
+        if a.windows(needle.len()).any(|w| w == needle.as_slice()) {
+            found = true;
+        }
+        assert!(found, "v{version}: stream type {stream_type}");
+        // DUMP payloads carry the version in their footer.
+        let p = dump_payload(&Value::Str(Blob::new(b"x")), version, false);
+        assert_eq!(
+            &p[p.len() - 10..p.len() - 8],
+            &(version as u16).to_le_bytes()
+        );
+    }
+}
+
+/// Keys with known access fields, saved under each policy: IDLE under
+/// LRU, FREQ under LFU, neither otherwise (Redis `rdbSaveKeyValuePair`).
+#[test]
+fn idle_and_freq_opcodes() {
+    use ferrocache_engine::keyspace::{lru_ticks_at, EvictionPolicy};
+    use ferrocache_persist::AccessInfo;
+    let now = ferrocache_engine::clock::now_ms();
+    let t = Arc::new(Tunables::default());
+    let ks = Keyspace::new(1, 1, t.clone());
+    {
+        let mut l = ks.lock_all(now);
+        let d = l.db(0, b"a");
+        // LRU view: idle 1000 s; LFU view: counter 77, touched now.
+        let mut e = ferrocache_engine::Entry::new(Value::Str(Blob::new(b"v")));
+        e.set_access(lru_ticks_at(now - 1_000_000));
+        d.insert_entry(b"lru", e, Some(now + 100_000));
+        let mut e = ferrocache_engine::Entry::new(Value::Str(Blob::new(b"v")));
+        e.set_access((((now / 60_000) & 0xffff) as u32) << 8 | 77);
+        d.insert_entry(b"lfu", e, None);
+    }
+    let read = |bytes: &[u8]| {
+        let mut m = BTreeMap::new();
+        read_rdb(bytes, &Tunables::default(), true, |i| {
+            if let Item::Key(k) = i {
+                m.insert(k.key, (k.idle_secs, k.freq, k.expire_ms.is_some()));
+            }
+            Ok(())
+        })
+        .expect("loads");
+        m
+    };
+    t.set_policy(EvictionPolicy::AllkeysLru);
+    let a = save(
+        &ks,
+        &SaveOptions {
+            access: AccessInfo::Lru(t.clone()),
+            ..Default::default()
+        },
+    );
+    let m = read(&a);
+    let (idle, freq, exp) = m[b"lru".as_slice()];
+    assert!(exp && freq.is_none());
+    assert!((1000..=1002).contains(&idle.expect("idle")), "{idle:?}");
+    t.set_policy(EvictionPolicy::AllkeysLfu);
+    t.lfu_decay_time
+        .store(0, std::sync::atomic::Ordering::Relaxed);
+    let a = save(
+        &ks,
+        &SaveOptions {
+            access: AccessInfo::Lfu(t.clone()),
+            ..Default::default()
+        },
+    );
+    let m = read(&a);
+    assert_eq!(m[b"lfu".as_slice()], (None, Some(77), false));
+    let a = save(&ks, &SaveOptions::default());
+    let m = read(&a);
+    assert_eq!(m[b"lfu".as_slice()], (None, None, false));
+    assert_eq!(m[b"lru".as_slice()], (None, None, true));
+}
+
+/// `rdb-key-save-delay` and the progress callback.
+#[test]
+fn progress_is_reported() {
+    let ks = dataset();
+    let mut l = ks.lock_all(0);
+    let shards: Vec<&Shard> = l.shards().map(|(_, s)| &*s).collect();
+    let mut calls = Vec::new();
+    let opts = SaveOptions {
+        key_save_delay: -1000,
+        ..Default::default()
+    };
+    let s = ferrocache_persist::write_rdb_progress(std::io::sink(), &shards, &opts, &mut |n| {
+        calls.push(n)
+    })
+    .expect("write");
+    assert_eq!(calls.last().copied(), Some(s.keys));
+    assert_eq!(s.keys, 14);
+}

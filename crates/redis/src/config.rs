@@ -805,6 +805,24 @@ pub static PARAMS: &[Param] = &[
     str_("tls-protocols", None, 0, true, None, None),
     str_("tls-ciphers", None, 0, true, None, None),
     str_("tls-ciphersuites", None, 0, true, None, None),
+    // ferrocache's snapshot parameters (not redis-server's). HIDDEN, so
+    // `CONFIG GET *` and CONFIG REWRITE of untouched files stay exactly
+    // redis-server 7.0's; `CONFIG GET <name>` and CONFIG SET work.
+    // `rdb-version`: the RDB version SAVE/BGSAVE/DUMP write (10: Redis
+    // 7.0; 11: Redis 7.2). `snapshot-encryption-key-file`: a file with a
+    // 32-byte key or a passphrase; snapshots are AES-256-GCM envelopes
+    // while it is set (CONFIG SET rotates the key for the next save).
+    // `rdb-load-partial`: start with the readable prefix of a damaged file.
+    int_("rdb-version", None, HIDDEN, 10, 11, 10),
+    str_(
+        "snapshot-encryption-key-file",
+        None,
+        HIDDEN,
+        true,
+        None,
+        Some(check_key_file),
+    ),
+    bool_("rdb-load-partial", None, HIDDEN | IMMUTABLE, false),
     // Special configs.
     special("dir", None, PROTECTED, Special::Dir),
     special("save", None, MULTI_ARG, Special::Save),
@@ -894,6 +912,20 @@ fn check_aof_dirname(s: &str) -> Result<(), &'static str> {
         Err("appenddirname can't be a path, just a dirname")
     } else {
         Ok(())
+    }
+}
+
+/// The key file must hold a usable key now, not at the first save.
+fn check_key_file(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    match ferrocache_persist::crypt::Key::from_file(Path::new(s)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Err("snapshot-encryption-key-file holds no usable key (32 raw bytes or a passphrase)")
+        }
+        Err(_) => Err("can't read snapshot-encryption-key-file"),
     }
 }
 

@@ -30,8 +30,11 @@ pub fn execute(server: &Server, client: &mut ClientState, out: &mut ReplyWriter,
     }
     run(server, client, out, argv);
     // Serve clients blocked on keys this command (or the EXEC / script it
-    // ran) made ready, before its own reply can be flushed (H3).
-    crate::blocking::serve_ready(server);
+    // ran) made ready, before its own reply can be flushed (H3). Not while
+    // a (busy) script holds the shards: its own command serves them after.
+    if !crate::script::running() {
+        crate::blocking::serve_ready(server);
+    }
     match client.reply_mode {
         ReplyMode::Off => out.truncate(mark),
         ReplyMode::SkipThis => {
@@ -173,14 +176,18 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
         );
         return;
     }
+    // Lua (issue 4): while a script runs (this worker only gets here then
+    // when it is past busy-reply-threshold) it holds every shard: nothing
+    // below may lock one. Redis skips eviction in that state too.
+    let in_script = crate::script::running();
     // Redis refuses *any* command queued while out of memory: a queue can
     // grow without bound.
-    if (spec.has(flags::DENYOOM) || queue) && !crate::evict::make_room(server) {
+    if !in_script && (spec.has(flags::DENYOOM) || queue) && !crate::evict::make_room(server) {
         reject(server, client, out, Some(idx), OOM);
         return;
     }
     // `evicted`/`expired` keyspace events recorded by the engine (H4).
-    if crate::notify::pending(server) {
+    if !in_script && crate::notify::pending(server) {
         crate::notify::drain_all(server, &mut Some((client.id, &mut *out)));
     }
     // RESP2 subscribed mode (Redis's CLIENT_PUBSUB && resp == 2): the
@@ -209,7 +216,7 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
     }
     // Lua (issue 4): a script running past busy-reply-threshold holds every
     // shard; refuse what is not ALLOW_BUSY before waiting for any lock.
-    if let Some(msg) = crate::script::busy_error(server, spec) {
+    if let Some(msg) = crate::script::busy_error(server, spec, argv) {
         reject(server, client, out, Some(idx), msg);
         return;
     }

@@ -63,13 +63,66 @@ pub fn notify_db(ctx: &mut Ctx<'_, '_>, db: usize, class: u32, event: &str, key:
     notify_slow(ctx, db, class, event, key);
 }
 
-#[cold]
-fn notify_slow(ctx: &mut Ctx<'_, '_>, db: usize, class: u32, event: &str, key: &[u8]) {
+/// Emit `event` without Redis's `signalModifiedKey`: for the places where
+/// Redis notifies without signalling (XGROUP subcommands, consumers
+/// created by XREADGROUP/XCLAIM/XAUTOCLAIM, XADD's trim), so tracking
+/// clients get no invalidation from them.
+#[inline]
+pub fn notify_only(ctx: &mut Ctx<'_, '_>, class: u32, event: &str, key: &[u8]) {
+    let on = ctx
+        .server
+        .config
+        .hot()
+        .notify_keyspace_events
+        .load(Ordering::Relaxed);
+    if on == 0 {
+        return;
+    }
+    let db = ctx.client.db;
+    emit_slow(ctx, db, class, event, key, false);
+}
+
+/// Redis's `signalModifiedKey` alone (no event): a write Redis does not
+/// announce on the keyspace channels, such as XGROUP CREATE MKSTREAM's
+/// stream creation.
+#[inline]
+pub fn signal_modified(ctx: &mut Ctx<'_, '_>, key: &[u8]) {
+    if !ctx.server.tracking.active() {
+        return;
+    }
     let server = ctx.server;
     let id = ctx.client.id;
     let mut me: Me<'_> = Some((id, &mut *ctx.out));
     drain_locked(server, &mut ctx.ks, &mut me);
-    if class & (NEW | KEY_MISS) == 0 {
+    tracking::invalidate_key(server, key, true, me);
+}
+
+/// Publish the engine's pending events (`new`, `keymiss`, `expired`) now,
+/// so that the running client, if subscribed, gets them before the reply
+/// the handler writes next (Redis publishes them at lookup time).
+#[inline]
+pub fn flush(ctx: &mut Ctx<'_, '_>) {
+    if !pending(ctx.server) {
+        return;
+    }
+    let server = ctx.server;
+    let id = ctx.client.id;
+    let mut me: Me<'_> = Some((id, &mut *ctx.out));
+    drain_locked(server, &mut ctx.ks, &mut me);
+}
+
+#[cold]
+fn notify_slow(ctx: &mut Ctx<'_, '_>, db: usize, class: u32, event: &str, key: &[u8]) {
+    emit_slow(ctx, db, class, event, key, class & (NEW | KEY_MISS) == 0);
+}
+
+#[cold]
+fn emit_slow(ctx: &mut Ctx<'_, '_>, db: usize, class: u32, event: &str, key: &[u8], signal: bool) {
+    let server = ctx.server;
+    let id = ctx.client.id;
+    let mut me: Me<'_> = Some((id, &mut *ctx.out));
+    drain_locked(server, &mut ctx.ks, &mut me);
+    if signal {
         tracking::invalidate_key(server, key, true, reborrow(&mut me));
     }
     publish(server, class, event, key, db, me);
@@ -121,7 +174,7 @@ pub fn drain_locked(server: &Server, ks: &mut Locked<'_>, me: &mut Me<'_>) {
     if !pending(server) {
         return;
     }
-    let mut events: Vec<(usize, KeyEvent, Blob)> = Vec::new();
+    let mut events: Vec<(u64, usize, KeyEvent, Blob)> = Vec::new();
     for (_, shard) in ks.shards() {
         collect(server, &mut shard.dbs, &mut events);
     }
@@ -134,7 +187,7 @@ pub fn drain_all(server: &Server, me: &mut Me<'_>) {
     if !pending(server) {
         return;
     }
-    let mut events: Vec<(usize, KeyEvent, Blob)> = Vec::new();
+    let mut events: Vec<(u64, usize, KeyEvent, Blob)> = Vec::new();
     for s in 0..server.keyspace.shard_count() {
         if let Some(mut g) = server.keyspace.lock_shard(s) {
             collect(server, &mut g.dbs, &mut events);
@@ -146,14 +199,14 @@ pub fn drain_all(server: &Server, me: &mut Me<'_>) {
 fn collect(
     server: &Server,
     dbs: &mut [ferrocache_engine::Db],
-    out: &mut Vec<(usize, KeyEvent, Blob)>,
+    out: &mut Vec<(u64, usize, KeyEvent, Blob)>,
 ) {
     for (i, d) in dbs.iter_mut().enumerate() {
         if d.key_events.is_empty() {
             continue;
         }
         let n = d.key_events.len();
-        out.extend(d.key_events.drain(..).map(|(e, k)| (i, e, k)));
+        out.extend(d.key_events.drain(..).map(|(e, k, seq)| (seq, i, e, k)));
         let _ = server.keyspace.tunables.key_events_pending.fetch_update(
             Ordering::Relaxed,
             Ordering::Relaxed,
@@ -162,8 +215,11 @@ fn collect(
     }
 }
 
-fn emit(server: &Server, events: Vec<(usize, KeyEvent, Blob)>, me: &mut Me<'_>) {
-    for (db, ev, key) in events {
+fn emit(server: &Server, mut events: Vec<(u64, usize, KeyEvent, Blob)>, me: &mut Me<'_>) {
+    // Shards record separately: put a multi-key command's events back in
+    // the order they happened.
+    events.sort_by_key(|e| e.0);
+    for (_, db, ev, key) in events {
         match ev {
             // expire.c: notify, then signalModifiedKey.
             KeyEvent::Expired => {

@@ -140,6 +140,15 @@ async fn run(
                     }
                     let argv = args.resolve(&inbuf[start..start + consumed]);
                     if !argv.is_empty() {
+                        // A Lua script runs (on any worker) and is not yet
+                        // past busy-reply-threshold: it holds every shard.
+                        // Wait without blocking this worker's thread on a
+                        // shard lock, so that past the threshold this
+                        // worker can answer BUSY and take SCRIPT KILL.
+                        if ferrocache_redis::script::must_wait() {
+                            flush(server, stream, &shared, out).await?;
+                            ferrocache_redis::script::wait_for_script().await;
+                        }
                         // CLIENT PAUSE: the command waits, unread input
                         // stays unread, until the pause ends.
                         if ferrocache_redis::blocking::paused_until(server, client, &argv).is_some()
@@ -149,7 +158,11 @@ async fn run(
                                 return Ok(());
                             }
                         }
-                        execute(server, client, out, &argv);
+                        if ferrocache_redis::script::may_run_script(argv[0]) {
+                            execute_suspendable(server, client, out, &argv).await;
+                        } else {
+                            execute(server, client, out, &argv);
+                        }
                     }
                     drop(argv);
                     start += consumed;
@@ -210,6 +223,24 @@ async fn run(
         {
             return Ok(());
         }
+    }
+}
+
+/// Run a command that may run a Lua script (EVAL*, FCALL*, EXEC) on a side
+/// stack: a script past `busy-reply-threshold` pauses at every hook tick,
+/// and this task then yields so the worker serves its other connections
+/// (BUSY replies, SCRIPT KILL, SHUTDOWN NOSAVE) before resuming it. The
+/// script keeps its shard locks while paused.
+async fn execute_suspendable(
+    server: &Server,
+    client: &mut ClientState,
+    out: &mut ReplyWriter,
+    argv: &[&[u8]],
+) {
+    let mut work =
+        ferrocache_redis::script::Suspendable::new(|| execute(server, client, out, argv));
+    while !work.resume() {
+        tokio::task::yield_now().await;
     }
 }
 

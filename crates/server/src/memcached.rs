@@ -240,7 +240,10 @@ async fn run(
         if inbuf.len() - start < need {
             continue;
         }
-        info.set_state(State::ParseCmd, eng.now());
+        // One clock read per batch: the requests of this read use it.
+        let now = eng.now();
+        conn.clock_ms = now;
+        info.set_state(State::ParseCmd, now);
         loop {
             let p = conn.process(eng, inbuf.get(start..).unwrap_or(&[]), &mut out);
             start += p.consumed;
@@ -260,6 +263,8 @@ async fn run(
             if p.need != 0 || start >= inbuf.len() {
                 break;
             }
+            // The write may have waited for the client: re-read the clock.
+            conn.clock_ms = eng.now();
         }
         let waiting = if conn.in_data {
             State::Nread

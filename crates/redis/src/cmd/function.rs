@@ -836,7 +836,7 @@ fn function_help(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
 fn fcall_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], ro: bool) -> CmdResult {
     let eng = script::engine()?;
     let st = eng.func.lock();
-    let name = String::from_utf8_lossy(argv[1]).into_owned();
+    let name = String::from_utf8_lossy(argv[1]);
     let Some(fi) = st.find(&name) else {
         return err("ERR Function not found");
     };
@@ -848,20 +848,19 @@ fn fcall_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], ro: bool) -> CmdResult {
     if ro && !no_writes {
         return err("ERR Can not execute a script with write flag using *_ro command.");
     }
-    let func = fi.func.clone();
     let keys = &argv[3..3 + numkeys];
     let args = &argv[3 + numkeys..];
     script::run(
         ctx,
         &st.vm,
-        &func,
+        &fi.func,
         keys,
         args,
         RunMode {
             eval: false,
             read_only: ro || no_writes,
             name: &name,
-            command: Some(argv.iter().map(|a| a.to_vec()).collect()),
+            command: Some(argv),
         },
     )
 }

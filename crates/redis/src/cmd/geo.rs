@@ -15,6 +15,7 @@
 use crate::args::{self, eq};
 use crate::ctx::Ctx;
 use crate::error::{err, err_arg, CmdError, CmdResult, NOT_FLOAT, SYNTAX};
+use crate::notify as nt;
 use crate::spec::{acl, flags::*, CommandSpec};
 use ferrocache_engine::types::geo::{self, Shape, ShapeKind};
 use ferrocache_engine::types::zset::{ZLimits, ZSetValue};
@@ -614,7 +615,9 @@ fn run_search(
     if !exists {
         match o.store {
             Some(dst) => {
-                ctx.db(dst).remove(dst);
+                if ctx.db(dst).remove(dst).is_some() {
+                    nt::notify(ctx, nt::GENERIC, "del", dst);
+                }
                 ctx.out.int(0);
             }
             None => ctx.out.array(0),
@@ -711,11 +714,21 @@ fn run_search(
         .collect();
     let lim = ZLimits::from_tunables(&db.tunables);
     let db = ctx.db(dst);
+    // geo.c: `geosearchstore` / `georadiusstore` (class z) for a stored
+    // result, `del` (class g) when an empty one removed the key.
     if entries.is_empty() {
-        db.remove(dst);
+        if db.remove(dst).is_some() {
+            nt::notify(ctx, nt::GENERIC, "del", dst);
+        }
     } else {
         db.set(dst, Value::ZSet(ZSetValue::from_entries(entries, lim)));
         db.dirty += returned.saturating_sub(1) as u64;
+        let event = if flags & GEOSEARCH != 0 {
+            "geosearchstore"
+        } else {
+            "georadiusstore"
+        };
+        nt::notify(ctx, nt::ZSET, event, dst);
     }
     ctx.out.int(returned as i64);
     Ok(())

@@ -166,7 +166,7 @@ fn del(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
 fn exists(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let mut n = 0;
     for k in &argv[1..] {
-        if ctx.db(k).contains(k) {
+        if lookup_read_notouch(ctx.db(k), k).is_some() {
             n += 1;
         }
     }
@@ -185,16 +185,35 @@ fn touch(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Look a key up without touching its access time (Redis `LOOKUP_NOTOUCH`),
-/// expiring it lazily first.
+/// Look a key up without touching its access time, expiring it lazily
+/// first and counting the hit or miss (Redis's `lookupKeyReadWithFlags`
+/// with `LOOKUP_NOTOUCH|LOOKUP_NONOTIFY`, as OBJECT does).
 fn lookup_notouch<'d>(db: &'d mut Db, key: &[u8]) -> Option<&'d ferrocache_engine::Entry> {
     db.expire_if_needed(key);
+    if db.peek(key).is_some() {
+        db.stats.keyspace_hits += 1;
+    } else {
+        db.stats.keyspace_misses += 1;
+    }
+    db.peek(key)
+}
+
+/// Redis's `lookupKeyReadWithFlags(LOOKUP_NOTOUCH)` (EXISTS, TYPE, TTL...):
+/// as [`lookup_notouch`], and a miss fires `keymiss`.
+fn lookup_read_notouch<'d>(db: &'d mut Db, key: &[u8]) -> Option<&'d ferrocache_engine::Entry> {
+    db.expire_if_needed(key);
+    if db.peek(key).is_none() {
+        // A read lookup of a missing key: counts the miss, records `keymiss`.
+        let _ = db.get(key);
+        return None;
+    }
+    db.stats.keyspace_hits += 1;
     db.peek(key)
 }
 
 fn type_cmd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out) = ctx.db_out(argv[1]);
-    match lookup_notouch(db, argv[1]) {
+    match lookup_read_notouch(db, argv[1]) {
         None => out.simple("none"),
         Some(e) => out.simple(e.value.type_name()),
     }
@@ -305,7 +324,7 @@ fn pexpireat(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
 fn ttl_generic(ctx: &mut Ctx<'_, '_>, key: &[u8], ms: bool, absolute: bool) -> CmdResult {
     let now = ctx.now();
     let (db, out) = ctx.db_out(key);
-    if lookup_notouch(db, key).is_none() {
+    if lookup_read_notouch(db, key).is_none() {
         out.int(-2);
         return Ok(());
     }

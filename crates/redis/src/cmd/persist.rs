@@ -21,15 +21,16 @@ use crate::ctx::Ctx;
 use crate::error::{err, errf, CmdResult, SYNTAX};
 use crate::server::Server;
 use crate::spec::{acl, flags::*, CommandSpec};
+use ferrocache_engine::keyspace::EvictionPolicy;
 use ferrocache_engine::{Entry, Locked, Shard};
 use ferrocache_persist::file::{self, Child, FinishWrite};
-use ferrocache_persist::{reader, writer, Item, RdbError, SaveOptions};
+use ferrocache_persist::{reader, writer, AccessInfo, Item, RdbError, SaveOptions};
 use parking_lot::Mutex;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("save", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI | GLOBAL, (0, 0, 0), save)
@@ -59,16 +60,8 @@ const RESTORE_MAX_VERSION: u32 = ferrocache_persist::rdb::MAX_VERSION;
 /// wait this long before trying again.
 const BGSAVE_RETRY_DELAY_SECS: u64 = 5;
 
-/// Options that come from the command line only (see `src/main.rs`).
-#[derive(Debug, Default, Clone)]
-pub struct StartOptions {
-    /// Snapshot encryption key: a file holding 32 raw bytes, or a
-    /// passphrase (any other content) stretched by the KDF.
-    pub key_file: Option<PathBuf>,
-    /// Load the readable prefix of a truncated/corrupt snapshot instead of
-    /// refusing to start (`--rdb-load-partial yes`).
-    pub load_partial: bool,
-}
+/// How often the waiter thread samples the child's copy-on-write size.
+const COW_SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 /// A running background save.
 #[derive(Debug, Clone, Copy)]
@@ -81,7 +74,6 @@ struct Running {
 /// Process-wide persistence bookkeeping (INFO persistence).
 #[derive(Debug)]
 pub struct PersistState {
-    pub options: Mutex<StartOptions>,
     /// Unix seconds of the last successful save (or of the start).
     pub lastsave: AtomicU64,
     /// Sum of every database's `dirty` counter at the last save.
@@ -96,6 +88,17 @@ pub struct PersistState {
     pub loaded_keys: AtomicU64,
     pub loaded_expired: AtomicU64,
     pub aof_rewrites: AtomicU64,
+    /// Copy-on-write figures of the running child (Redis
+    /// `stat_current_cow_*`), sampled by the waiter thread from
+    /// `/proc/<child>/smaps_rollup`; 0 when no child runs.
+    pub cow_current: AtomicU64,
+    pub cow_peak: AtomicU64,
+    /// Unix ms of the last sample (0: none yet).
+    pub cow_updated_ms: AtomicU64,
+    /// Keys in the dataset at the fork (`current_save_keys_total`).
+    pub save_keys_total: AtomicU64,
+    /// Peak copy-on-write bytes of the last successful BGSAVE.
+    pub last_cow: AtomicU64,
     /// Function library sources read from a snapshot while no function
     /// engine is registered: kept so the next save writes them back.
     pub functions: Mutex<Vec<Vec<u8>>>,
@@ -116,7 +119,6 @@ pub static FUNCTION_HOOKS: OnceLock<FunctionHooks> = OnceLock::new();
 pub fn state() -> &'static PersistState {
     static S: OnceLock<PersistState> = OnceLock::new();
     S.get_or_init(|| PersistState {
-        options: Mutex::new(StartOptions::default()),
         lastsave: AtomicU64::new(unix_secs()),
         dirty_at_save: AtomicU64::new(0),
         running: Mutex::new(None),
@@ -128,13 +130,13 @@ pub fn state() -> &'static PersistState {
         loaded_keys: AtomicU64::new(0),
         loaded_expired: AtomicU64::new(0),
         aof_rewrites: AtomicU64::new(0),
+        cow_current: AtomicU64::new(0),
+        cow_peak: AtomicU64::new(0),
+        cow_updated_ms: AtomicU64::new(0),
+        save_keys_total: AtomicU64::new(0),
+        last_cow: AtomicU64::new(0),
         functions: Mutex::new(Vec::new()),
     })
-}
-
-/// Set the command-line options (before the node starts).
-pub fn set_start_options(o: StartOptions) {
-    *state().options.lock() = o;
 }
 
 fn unix_secs() -> u64 {
@@ -165,23 +167,57 @@ fn functions_for_save() -> Vec<Vec<u8>> {
     }
 }
 
+/// `rdb-version`: the RDB version written by SAVE, BGSAVE and DUMP.
+fn rdb_version(server: &Server) -> u32 {
+    server
+        .config
+        .get("rdb-version")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ferrocache_persist::rdb::DEFAULT_VERSION)
+}
+
+/// Which eviction metadata the keys carry in a snapshot (Redis writes the
+/// idle time under the LRU policies, the LFU counter under the LFU ones).
+fn access_info(server: &Server) -> AccessInfo {
+    let t = server.keyspace.tunables.clone();
+    match t.policy() {
+        EvictionPolicy::VolatileLru | EvictionPolicy::AllkeysLru => AccessInfo::Lru(t),
+        EvictionPolicy::VolatileLfu | EvictionPolicy::AllkeysLfu => AccessInfo::Lfu(t),
+        _ => AccessInfo::None,
+    }
+}
+
 fn save_options(server: &Server, now_ms: u64) -> SaveOptions {
     SaveOptions {
-        version: ferrocache_persist::rdb::DEFAULT_VERSION,
+        version: rdb_version(server),
         compress: yes(server, "rdbcompression"),
         checksum: yes(server, "rdbchecksum"),
         now_ms,
         functions: functions_for_save(),
         used_mem: ferrocache_engine::memory::used_memory() as u64,
+        access: access_info(server),
+        key_save_delay: server
+            .config
+            .get("rdb-key-save-delay")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
     }
+}
+
+/// `snapshot-encryption-key-file`, if set.
+fn key_file(server: &Server) -> Option<PathBuf> {
+    server
+        .config
+        .get("snapshot-encryption-key-file")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// The encryption wrapper for the configured key, if any.
 type Wrap = Box<dyn Fn(Box<dyn Write>) -> io::Result<Box<dyn FinishWrite>>>;
 
-fn encryption_wrap() -> io::Result<Option<Wrap>> {
-    let key_file = state().options.lock().key_file.clone();
-    match key_file {
+fn encryption_wrap(server: &Server) -> io::Result<Option<Wrap>> {
+    match key_file(server) {
         None => Ok(None),
         Some(p) => {
             let key = ferrocache_persist::crypt::Key::from_file(&p)?;
@@ -223,7 +259,7 @@ pub fn save_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
     let opts = save_options(server, now);
     let (target, dir) = rdb_path(server);
     let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
-    let wrap = encryption_wrap()?;
+    let wrap = encryption_wrap(server)?;
     let shards: Vec<&Shard> = ks.shards().map(|(_, s)| &*s).collect();
     let w = wrap.as_deref().map(|f| f as _);
     file::save_to_path(&shards, &target, &tmp, &opts, w)?;
@@ -247,8 +283,12 @@ pub fn bgsave_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
     let dirty = dirty_locked(ks);
     let opts = save_options(server, now);
     let (target, dir) = rdb_path(server);
-    let wrap = encryption_wrap()?;
+    let wrap = encryption_wrap(server)?;
     st.last_try.store(unix_secs(), Ordering::Relaxed);
+    let keys_total: u64 = ks
+        .shards()
+        .map(|(_, s)| s.dbs.iter().map(|d| d.len() as u64).sum::<u64>())
+        .sum();
     let child = {
         let shards: Vec<&Shard> = ks.shards().map(|(_, s)| &*s).collect();
         let w = wrap.as_deref().map(|f| f as _);
@@ -267,21 +307,37 @@ pub fn bgsave_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
     };
     *running = Some(run);
     st.scheduled.store(false, Ordering::Relaxed);
+    st.cow_current.store(0, Ordering::Relaxed);
+    st.cow_peak.store(0, Ordering::Relaxed);
+    st.cow_updated_ms.store(0, Ordering::Relaxed);
+    st.save_keys_total.store(keys_total, Ordering::Relaxed);
     drop(running);
     let spawned = std::thread::Builder::new()
         .name("bgsave-wait".into())
         .spawn(move || {
-            let ok = file::wait_child(run.child).unwrap_or(false);
+            let mut sample = || sample_cow(run.child.pid);
+            let ok = file::wait_child_sampling(run.child, COW_SAMPLE_EVERY, &mut sample)
+                .unwrap_or(false);
             let st = state();
             st.last_bgsave_secs
                 .store(run.started.elapsed().as_secs() as i64, Ordering::Relaxed);
             st.last_bgsave_ok.store(ok, Ordering::Relaxed);
             if ok {
+                // The child's own measurement at its end, or the peak the
+                // samples saw (Redis: `stat_rdb_cow_bytes` = the peak).
+                let fin = file::child_info().map_or(0, |i| i.final_cow.load(Ordering::Relaxed));
+                let peak = st.cow_peak.load(Ordering::Relaxed).max(fin);
+                st.last_cow.store(peak, Ordering::Relaxed);
                 st.lastsave.store(unix_secs(), Ordering::Relaxed);
                 st.dirty_at_save.store(run.dirty_at_fork, Ordering::Relaxed);
                 st.saves.fetch_add(1, Ordering::Relaxed);
             }
-            *st.running.lock() = None;
+            let mut r = st.running.lock();
+            st.cow_current.store(0, Ordering::Relaxed);
+            st.cow_peak.store(0, Ordering::Relaxed);
+            st.cow_updated_ms.store(0, Ordering::Relaxed);
+            st.save_keys_total.store(0, Ordering::Relaxed);
+            *r = None;
         });
     if let Err(e) = spawned {
         // No waiter: kill the child rather than leave a zombie we cannot
@@ -292,6 +348,17 @@ pub fn bgsave_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
         return Err(e);
     }
     Ok(())
+}
+
+/// One copy-on-write sample of the running child (waiter thread).
+fn sample_cow(pid: i32) {
+    if let Some(b) = file::private_dirty_bytes(Some(pid)) {
+        let st = state();
+        st.cow_current.store(b, Ordering::Relaxed);
+        st.cow_peak.fetch_max(b, Ordering::Relaxed);
+        st.cow_updated_ms
+            .store(ferrocache_engine::clock::now_ms(), Ordering::Relaxed);
+    }
 }
 
 /// Kill a running background save (SHUTDOWN, DEBUG RELOAD).
@@ -379,12 +446,12 @@ fn bgrewriteaof(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
 fn dump(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let compress = yes(ctx.server, "rdbcompression");
+    let version = rdb_version(ctx.server);
     let (db, out) = ctx.db_out(key);
     match db.get(key) {
         None => out.null(),
         Some(e) => {
-            let p =
-                writer::dump_payload(&e.value, ferrocache_persist::rdb::DEFAULT_VERSION, compress);
+            let p = writer::dump_payload(&e.value, version, compress);
             out.bulk(&p);
         }
     }
@@ -441,33 +508,47 @@ fn restore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         Err(_) => return err("ERR Bad data format"),
     };
     let db = ctx.db(key);
-    if replace {
-        db.remove(key);
-    }
+    let deleted = replace && db.remove(key).is_some();
     let at = match (ttl, absttl) {
         (0, _) => None,
         (t, true) => Some(t as u64),
         (t, false) => Some(now.saturating_add(t as u64)),
     };
     if at.is_some_and(|a| a <= now) {
+        // cluster.c: an already expired TTL only deletes the old key.
+        if deleted {
+            crate::notify::notify(ctx, crate::notify::GENERIC, "del", key);
+        }
         ctx.out.ok();
         return Ok(());
     }
     let mut entry = Entry::new(value);
-    let t = &db.tunables;
-    entry.set_access(default_access(t, now));
-    if let Some(f) = freq {
-        if t.policy().is_lfu() {
-            entry.set_access(lfu_access(now, f as u32));
-        }
-    } else if let Some(i) = idle {
-        if !t.policy().is_lfu() {
-            entry.set_access(lru_access(now, i as u64));
-        }
-    }
+    entry.set_access(object_access(
+        &db.tunables,
+        now,
+        freq.map(|f| f as u8),
+        idle.map(|i| i as u64),
+    ));
     db.insert_entry(key, entry, at);
+    crate::notify::notify(ctx, crate::notify::GENERIC, "restore", key);
     ctx.out.ok();
     Ok(())
+}
+
+/// The access field of a restored or loaded object (Redis
+/// `objectSetLRUOrLFU`): under an LFU policy the given counter, else under
+/// any other policy the given idle time, else "just used".
+fn object_access(
+    t: &ferrocache_engine::keyspace::Tunables,
+    now_ms: u64,
+    freq: Option<u8>,
+    idle_secs: Option<u64>,
+) -> u32 {
+    match (t.policy().is_lfu(), freq, idle_secs) {
+        (true, Some(f), _) => lfu_access(now_ms, u32::from(f)),
+        (false, _, Some(i)) => lru_access(now_ms, i),
+        _ => default_access(t, now_ms),
+    }
 }
 
 /// A new object's access field: "just used" (Redis `LFU_INIT_VAL` = 5
@@ -511,12 +592,34 @@ pub fn info_section(s: &mut String, ctx: &mut Ctx<'_, '_>) {
     };
     f("loading", "0".into());
     f("async_loading", "0".into());
-    f("current_cow_peak", "0".into());
-    f("current_cow_size", "0".into());
-    f("current_cow_size_age", "0".into());
-    f("current_fork_perc", "0.00".into());
-    f("current_save_keys_processed", "0".into());
-    f("current_save_keys_total", "0".into());
+    // The child's figures while it runs (Redis resets them when it ends).
+    let (peak, size, updated, total, processed) = if running.is_some() {
+        (
+            st.cow_peak.load(Ordering::Relaxed),
+            st.cow_current.load(Ordering::Relaxed),
+            st.cow_updated_ms.load(Ordering::Relaxed),
+            st.save_keys_total.load(Ordering::Relaxed),
+            file::child_info().map_or(0, |i| i.keys_processed.load(Ordering::Relaxed)),
+        )
+    } else {
+        (0, 0, 0, 0, 0)
+    };
+    let age = if updated == 0 {
+        0
+    } else {
+        ferrocache_engine::clock::now_ms().saturating_sub(updated) / 1000
+    };
+    let perc = if total == 0 {
+        0.0
+    } else {
+        processed as f64 / total as f64 * 100.0
+    };
+    f("current_cow_peak", peak.to_string());
+    f("current_cow_size", size.to_string());
+    f("current_cow_size_age", age.to_string());
+    f("current_fork_perc", format!("{perc:.2}"));
+    f("current_save_keys_processed", processed.to_string());
+    f("current_save_keys_total", total.to_string());
     f(
         "rdb_changes_since_last_save",
         changes_since_save(dirty).to_string(),
@@ -544,7 +647,10 @@ pub fn info_section(s: &mut String, ctx: &mut Ctx<'_, '_>) {
     );
     f("rdb_current_bgsave_time_sec", cur.to_string());
     f("rdb_saves", st.saves.load(Ordering::Relaxed).to_string());
-    f("rdb_last_cow_size", "0".into());
+    f(
+        "rdb_last_cow_size",
+        st.last_cow.load(Ordering::Relaxed).to_string(),
+    );
     f(
         "rdb_last_load_keys_expired",
         st.loaded_expired.load(Ordering::Relaxed).to_string(),
@@ -623,9 +729,10 @@ pub fn load_into(
     ks: &mut Locked<'_>,
     path: &std::path::Path,
     partial: bool,
+    merge: bool,
 ) -> Result<ferrocache_persist::LoadSummary, String> {
     let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let key = state().options.lock().key_file.clone();
+    let key = key_file(server);
     let input: Box<dyn io::Read> = match key {
         Some(k) => {
             let key = ferrocache_persist::crypt::Key::from_file(&k)
@@ -659,13 +766,19 @@ pub fn load_into(
                     return Ok(());
                 }
                 let mut e = Entry::new(k.value);
-                e.set_access(default_access(&tun, now));
-                if let Some(f) = k.freq {
-                    e.set_access(lfu_access(now, u32::from(f)));
-                } else if let Some(i) = k.idle_secs {
-                    e.set_access(lru_access(now, i));
+                e.set_access(object_access(&tun, now, k.freq, k.idle_secs));
+                let db = ks.db(k.db, &k.key);
+                if !merge && db.contains(&k.key) {
+                    return Err(RdbError::Corrupt {
+                        offset: 0,
+                        msg: format!(
+                            "duplicate key '{}' in database {}",
+                            String::from_utf8_lossy(&k.key),
+                            k.db
+                        ),
+                    });
                 }
-                ks.db(k.db, &k.key).insert_entry(&k.key, e, k.expire_ms);
+                db.insert_entry(&k.key, e, k.expire_ms);
                 loaded += 1;
             }
             Item::Function(code) => functions.push(code),
@@ -702,10 +815,10 @@ pub fn load_at_start(server: &Server) -> Result<Option<String>, String> {
     if !path.exists() {
         return Ok(None);
     }
-    let partial = state().options.lock().load_partial;
+    let partial = yes(server, "rdb-load-partial");
     let started = Instant::now();
     let mut ks = server.keyspace.lock_all(ferrocache_engine::clock::now_ms());
-    let res = load_into(server, &mut ks, &path, partial);
+    let res = load_into(server, &mut ks, &path, partial, false);
     if res.is_err() && !partial {
         for (_, s) in ks.shards() {
             for d in &mut s.dbs {
@@ -730,17 +843,43 @@ pub fn load_at_start(server: &Server) -> Result<Option<String>, String> {
     }
 }
 
-/// DEBUG RELOAD: save, empty every database, load the file back.
-pub fn debug_reload(ctx: &mut Ctx<'_, '_>) -> CmdResult {
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE] (Redis `debugCommand`): save,
+/// empty every database, load the file back. NOSAVE loads the existing
+/// file, NOFLUSH keeps the current data, MERGE lets the file's keys
+/// replace existing ones (without it a key present in both is an error;
+/// Redis kills the server there). Replies as Redis: `-ERR` when the save
+/// fails, "Error trying to load the RDB dump" when the load does (with the
+/// file, offset and reason appended when the file exists but is bad,
+/// where redis-server would exit).
+pub fn debug_reload(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for a in argv.iter().skip(2) {
+        if eq(a, "merge") {
+            merge = true;
+        } else if eq(a, "noflush") {
+            flush = false;
+        } else if eq(a, "nosave") {
+            save = false;
+        } else {
+            return err("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+        }
+    }
     let r = with_all_shards(ctx, |server, ks| -> Result<(), String> {
-        save_locked(server, ks).map_err(|e| format!("ERR Error trying to save the DB: {e}"))?;
-        for (_, s) in ks.shards() {
-            for d in &mut s.dbs {
-                d.clear();
+        if save {
+            save_locked(server, ks).map_err(|_| "ERR".to_string())?;
+        }
+        if flush {
+            for (_, s) in ks.shards() {
+                for d in &mut s.dbs {
+                    d.clear();
+                }
             }
         }
         let (path, _) = rdb_path(server);
-        load_into(server, ks, &path, false)
+        if !path.exists() {
+            return Err("ERR Error trying to load the RDB dump".into());
+        }
+        load_into(server, ks, &path, false, merge)
             .map(|_| ())
             .map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))
     });

@@ -194,36 +194,42 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], by_sha: bool, ro: bool) -
     let numkeys = parse_numkeys(argv)?;
     let eng = script::engine()?;
     let mut st = eng.eval.lock();
-    let sha = if by_sha {
+    // The sha, lower-cased without allocating (EVALSHA is the hot path).
+    let mut lower = [0u8; 40];
+    let computed;
+    let sha: &str = if by_sha {
         let s = argv[1];
         if s.len() != 40 {
             return err("NOSCRIPT No matching script. Please use EVAL.");
         }
-        let sha = String::from_utf8_lossy(s).to_ascii_lowercase();
-        if !st.scripts.contains_key(&sha) {
-            return err("NOSCRIPT No matching script. Please use EVAL.");
+        for (d, c) in lower.iter_mut().zip(s) {
+            *d = c.to_ascii_lowercase();
         }
-        sha
+        match std::str::from_utf8(&lower) {
+            Ok(h) => h,
+            Err(_) => return err("NOSCRIPT No matching script. Please use EVAL."),
+        }
     } else {
-        cache_script(&mut st, argv[1])?
+        computed = cache_script(&mut st, argv[1])?;
+        &computed
     };
-    let Some(cached) = st.scripts.get(&sha) else {
+    let st = &*st;
+    let Some(cached) = st.scripts.get(sha) else {
         return err("NOSCRIPT No matching script. Please use EVAL.");
     };
-    let func = cached.func.clone();
     let read_only = ro || cached.no_writes;
     let keys = &argv[3..3 + numkeys];
     let args = &argv[3 + numkeys..];
     script::run(
         ctx,
         &st.vm,
-        &func,
+        &cached.func,
         keys,
         args,
         RunMode {
             eval: true,
             read_only,
-            name: &sha,
+            name: sha,
             command: None,
         },
     )

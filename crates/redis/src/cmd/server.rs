@@ -1075,9 +1075,24 @@ fn debug(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         reply_help(
             ctx,
             "DEBUG",
+            // The subcommands ferrocache answers, in redis-server 7.0's
+            // order and words.
             &[
                 "OBJECT <key>",
-                "    Show low level info about the key and associated value.",
+                "    Show low level info about `key` and associated value.",
+                "RELOAD [option ...]",
+                "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+                "    * MERGE: conflicting keys will be loaded from RDB.",
+                "    * NOFLUSH: the existing database will not be removed before load, but",
+                "      conflicting keys will generate an exception and kill the server.",
+                "    * NOSAVE: the database will be loaded from an existing RDB file.",
+                "    Examples:",
+                "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+                "      the database.",
+                "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+                "      existing RDB file.",
+                "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+                "      file to the database.",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Setting it to 0 disables expiring keys in background when they are not",
                 "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -1109,10 +1124,21 @@ fn debug(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     }
     if eq(sub, "reload") {
         // Persistence (cmd/persist.rs): save, flush, load back.
-        return crate::cmd::persist::debug_reload(ctx);
+        return crate::cmd::persist::debug_reload(ctx, argv);
     }
     if eq(sub, "object") && argv.len() == 3 {
         let key = argv[2];
+        let compress = ctx
+            .server
+            .config
+            .get("rdbcompression")
+            .is_some_and(|v| v == "yes");
+        let version = ctx
+            .server
+            .config
+            .get("rdb-version")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(ferrocache_persist::rdb::DEFAULT_VERSION);
         let db = ctx.db(key);
         let line = match db.peek(key) {
             None => return err("ERR no such key"),
@@ -1123,7 +1149,7 @@ fn debug(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
                     "Value at:0x{:x} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
                     e as *const _ as usize,
                     e.encoding(),
-                    e.value.mem_usage().max(1),
+                    ferrocache_persist::writer::serialized_len(&e.value, version, compress),
                     lru & 0xff_ffff,
                     idle
                 )

@@ -12,6 +12,7 @@
 use crate::args::{eq, int};
 use crate::ctx::Ctx;
 use crate::error::{err, err_arg, CmdError, CmdResult, SYNTAX};
+use crate::notify as nt;
 use crate::spec::{acl, flags::*, CommandSpec};
 use ferrocache_engine::types::stream::{ConsumerGroup, PendingEntry, StreamId, StreamValue, Trim};
 use ferrocache_engine::{Blob, Db, Value, WrongType};
@@ -450,11 +451,16 @@ fn xadd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     };
     let fields: Box<[Blob]> = argv[field_pos..].iter().map(|f| Blob::new(f)).collect();
     s.append(id, fields, node_max);
-    if let Some(t) = a.trim {
-        s.trim(t, a.approx, a.limit);
-    }
+    // t_stream.c: the reply, `xadd` (with signalModifiedKey), then the
+    // trim and its `xtrim` (no second signal).
+    let trimmed = a.trim.map_or(0, |t| s.trim(t, a.approx, a.limit));
     db.dirty += 1;
-    reply_id(out, id);
+    nt::flush(ctx);
+    reply_id(ctx.out, id);
+    nt::notify(ctx, nt::STREAM, "xadd", key);
+    if trimmed > 0 {
+        nt::notify_only(ctx, nt::STREAM, "xtrim", key);
+    }
     Ok(())
 }
 
@@ -476,8 +482,9 @@ fn xtrim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let n = s.trim(t, a.approx, a.limit);
     if n > 0 {
         db.dirty += 1;
+        nt::notify(ctx, nt::STREAM, "xtrim", key);
     }
-    out.int(n as i64);
+    ctx.out.int(n as i64);
     Ok(())
 }
 
@@ -487,9 +494,9 @@ fn xtrim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
 
 fn xlen(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
-    let (db, out) = ctx.db_out(key);
-    let n = sread(db, key)?.map_or(0, |s| s.len());
-    out.int(n as i64);
+    let n = sread(ctx.db(key), key)?.map_or(0, |s| s.len());
+    nt::flush(ctx);
+    ctx.out.int(n as i64);
     Ok(())
 }
 
@@ -522,7 +529,8 @@ fn range_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], rev: bool) -> CmdResult 
     let key = argv[1];
     let (db, out) = ctx.db_out(key);
     let Some(s) = sread(db, key)? else {
-        out.array(0);
+        nt::flush(ctx);
+        ctx.out.array(0);
         return Ok(());
     };
     if count == 0 {
@@ -558,8 +566,9 @@ fn xdel(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let n = s.delete(&ids);
     if n > 0 {
         db.dirty += 1;
+        nt::notify(ctx, nt::STREAM, "xdel", key);
     }
-    out.int(n as i64);
+    ctx.out.int(n as i64);
     Ok(())
 }
 
@@ -617,6 +626,8 @@ fn xsetid(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     }
     db.dirty += 1;
     out.ok();
+    // t_stream.c notifies without signalModifiedKey: no invalidation.
+    nt::notify_only(ctx, nt::STREAM, "xsetid", key);
     Ok(())
 }
 
@@ -740,8 +751,15 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], group_mode: bool) -> CmdR
     } else {
         Vec::new()
     };
+    // Streams whose group got the consumer now (`xgroup-createconsumer`).
+    let mut new_consumer: Vec<&[u8]> = Vec::new();
     for (key, f) in keys.iter().zip(from) {
         let (db, _) = ctx.db_out(key);
+        // Redis looks every key up for reading twice (parsing, then
+        // serving): hits, misses and `keymiss` events count both.
+        if sread(db, key)?.is_none() {
+            continue;
+        }
         let Some(s) = swrite(db, key)? else {
             continue;
         };
@@ -793,6 +811,9 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], group_mode: bool) -> CmdR
                     continue;
                 };
                 if let Some(g) = s.groups.get_mut(gname) {
+                    if !g.consumers.contains_key(cname) {
+                        new_consumer.push(*key);
+                    }
                     g.touch_consumer(cname, now);
                 }
                 served += 1;
@@ -811,6 +832,9 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], group_mode: bool) -> CmdR
         if wrote {
             db.dirty += 1;
         }
+    }
+    for key in new_consumer {
+        nt::notify_only(ctx, nt::STREAM, "xgroup-createconsumer", key);
     }
     if served == 0 {
         if let Some(t) = block_ms.filter(|_| !ctx.client.deny_blocking) {
@@ -987,7 +1011,13 @@ fn serve_new(
 fn xack(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let (db, out) = ctx.db_out(key);
-    // Redis answers 0 for a missing key or group before it parses the IDs.
+    // Redis answers 0 for a missing key or group before it parses the IDs
+    // (lookupKeyRead: a missing key fires `keymiss`).
+    if sread(db, key)?.is_none() {
+        nt::flush(ctx);
+        ctx.out.int(0);
+        return Ok(());
+    }
     let Some(g) = swrite(db, key)?.and_then(|s| s.groups.get_mut(argv[2])) else {
         out.int(0);
         return Ok(());
@@ -1116,7 +1146,8 @@ fn xclaim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let cname = argv[3];
     let now = ctx.now();
     let (db, out) = ctx.db_out(key);
-    let has_group = swrite(db, key)?.is_some_and(|s| s.groups.contains_key(gname));
+    // lookupKeyRead: a missing key fires `keymiss`.
+    let has_group = sread(db, key)?.is_some_and(|s| s.groups.contains_key(gname));
     if !has_group {
         return Err(nogroup(
             "NOGROUP No such key '",
@@ -1186,6 +1217,7 @@ fn xclaim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     };
     let mut claimed: Vec<StreamId> = Vec::new();
     let mut consumer_ready = false;
+    let mut new_consumer = false;
     for id in ids {
         let exists = s.contains(id);
         let Some(g) = s.groups.get_mut(gname) else {
@@ -1219,6 +1251,7 @@ fn xclaim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
             }
         }
         if !consumer_ready {
+            new_consumer = !g.consumers.contains_key(cname);
             g.touch_consumer(cname, now);
             consumer_ready = true;
         }
@@ -1255,6 +1288,9 @@ fn xclaim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     if dirty {
         db.dirty += 1;
     }
+    if new_consumer {
+        nt::notify_only(ctx, nt::STREAM, "xgroup-createconsumer", key);
+    }
     Ok(())
 }
 
@@ -1286,6 +1322,16 @@ fn xautoclaim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     }
     let now = ctx.now();
     let (db, out) = ctx.db_out(key);
+    // lookupKeyRead: a missing key fires `keymiss`.
+    if sread(db, key)?.is_none() {
+        return Err(nogroup(
+            "NOGROUP No such key '",
+            key,
+            "' or consumer group '",
+            gname,
+            "'",
+        ));
+    }
     let Some(s) = swrite(db, key)?.filter(|s| s.groups.contains_key(gname)) else {
         return Err(nogroup(
             "NOGROUP No such key '",
@@ -1301,6 +1347,7 @@ fn xautoclaim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let mut cursor = start;
     let mut next: Option<StreamId> = None;
     let mut consumer_ready = false;
+    let mut new_consumer = false;
     // Walk the PEL from `start` as Redis's rax iterator: the loop stops when
     // attempts or count run out, and the entry after the last one visited
     // becomes the cursor.
@@ -1343,6 +1390,7 @@ fn xautoclaim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         };
         if idle_ok {
             if !consumer_ready {
+                new_consumer = !g.consumers.contains_key(cname);
                 g.touch_consumer(cname, now);
                 consumer_ready = true;
             }
@@ -1375,6 +1423,9 @@ fn xautoclaim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     }
     if !claimed.is_empty() || !deleted.is_empty() {
         db.dirty += 1;
+    }
+    if new_consumer {
+        nt::notify_only(ctx, nt::STREAM, "xgroup-createconsumer", key);
     }
     Ok(())
 }
@@ -1437,6 +1488,15 @@ fn xgroup(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     } else {
         Some(entries_read as u64)
     };
+    // t_stream.c: each subcommand that changes something fires its
+    // `xgroup-*` event without signalModifiedKey; only MKSTREAM's new
+    // stream is signalled.
+    let mut event: Option<&str> = None;
+    let mut made_stream = false;
+    // Replies in Redis's order around the event: CREATE and SETID reply
+    // first, CREATECONSUMER and DELCONSUMER after.
+    let mut ok_reply = false;
+    let mut int_reply: Option<i64> = None;
     if create && (5..=8).contains(&argc) {
         let id = if argv[4] == b"$" {
             swrite(db, key)?.map_or(StreamId::MIN, |s| s.last_id)
@@ -1445,6 +1505,7 @@ fn xgroup(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         };
         if !exists {
             db.set(key, Value::Stream(Box::default()));
+            made_stream = true;
         }
         let Some(s) = swrite(db, key)? else {
             return Ok(());
@@ -1455,7 +1516,8 @@ fn xgroup(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         s.groups
             .insert(Blob::new(gname), ConsumerGroup::new(id, er));
         db.dirty += 1;
-        out.ok();
+        ok_reply = true;
+        event = Some("xgroup-create");
     } else if setid && (argc == 5 || argc == 7) {
         let Some(s) = swrite(db, key)? else {
             return Ok(());
@@ -1472,13 +1534,15 @@ fn xgroup(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
             g.entries_read = er;
         }
         db.dirty += 1;
-        out.ok();
+        ok_reply = true;
+        event = Some("xgroup-setid");
     } else if eq(opt, "destroy") && argc == 4 {
         let removed = swrite(db, key)?
             .and_then(|s| s.groups.remove(gname))
             .is_some();
         if removed {
             db.dirty += 1;
+            event = Some("xgroup-destroy");
         }
         out.int(i64::from(removed));
     } else if eq(opt, "createconsumer") && argc == 5 {
@@ -1487,16 +1551,35 @@ fn xgroup(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
             .is_some_and(|g| g.create_consumer(argv[4], now));
         if created {
             db.dirty += 1;
+            event = Some("xgroup-createconsumer");
         }
-        out.int(i64::from(created));
+        int_reply = Some(i64::from(created));
     } else if eq(opt, "delconsumer") && argc == 5 {
-        let pending = swrite(db, key)?
-            .and_then(|s| s.groups.get_mut(gname))
-            .map_or(0, |g| g.delete_consumer(argv[4]));
+        let g = swrite(db, key)?.and_then(|s| s.groups.get_mut(gname));
+        let pending = match g {
+            Some(g) if g.consumers.contains_key(argv[4]) => {
+                event = Some("xgroup-delconsumer");
+                g.delete_consumer(argv[4])
+            }
+            _ => 0,
+        };
         db.dirty += 1;
-        out.int(pending as i64);
+        int_reply = Some(pending as i64);
     } else {
         return Err(subcommand_syntax(argv));
+    }
+    if made_stream {
+        nt::signal_modified(ctx, key);
+        nt::flush(ctx);
+    }
+    if ok_reply {
+        ctx.out.ok();
+    }
+    if let Some(ev) = event {
+        nt::notify_only(ctx, nt::STREAM, ev, key);
+    }
+    if let Some(n) = int_reply {
+        ctx.out.int(n);
     }
     Ok(())
 }

@@ -220,16 +220,19 @@ fn set_generic(
     if let Some(at) = at {
         db.set_expire(key, at);
     }
-    if flags & F_GET == 0 {
-        if int_replies {
-            out.int(1);
-        } else {
-            out.ok();
-        }
-    }
+    // t_string.c notifies before the final reply (a RESP3 client
+    // subscribed to its own events sees them first); GET's reply came
+    // before the write.
     nt::notify(ctx, nt::STRING, "set", key);
     if at.is_some() {
         nt::notify(ctx, nt::GENERIC, "expire", key);
+    }
+    if flags & F_GET == 0 {
+        if int_replies {
+            ctx.out.int(1);
+        } else {
+            ctx.out.ok();
+        }
     }
     Ok(())
 }

@@ -181,9 +181,18 @@ setmetatable_(G, {__index = H, __newindex = ro_newindex, __metatable = shown})
 -- arguments (KEYS, ARGV for FCALL; none for EVAL).
 local xpcall_ = xpcall
 local handler = native.handler
+-- FCALL's arguments go through upvalues of one trampoline (cleared before
+-- the call) rather than a new closure per call: one script runs at a time.
+local cf, ck, ca
+local function tramp()
+  local f, k, a = cf, ck, ca
+  cf, ck, ca = nil, nil, nil
+  return f(k, a)
+end
 local function run(f, keys, args)
   if keys then
-    return xpcall_(function() return f(keys, args) end, handler)
+    cf, ck, ca = f, keys, args
+    return xpcall_(tramp, handler)
   end
   return xpcall_(f, handler)
 end

@@ -9,15 +9,29 @@
 //! - [`run`]: runs one script or function for a client. The command that
 //!   started it (EVAL/FCALL…) is flagged GLOBAL, so dispatch already holds
 //!   every shard: nothing else touches the keyspace until the script ends.
-//!   `redis.call` resolves the command through the normal table, checks it as
-//!   Redis does for scripts, and runs its handler through
-//!   [`dispatch::invoke`](crate::dispatch::invoke) under those same locks; the
-//!   reply is captured in a separate writer in the script's protocol and
-//!   converted to Lua ([`convert`]).
-//! - Busy scripts: [`RUN_SINCE`] says since when a script runs; dispatch asks
-//!   [`busy_error`] before taking any lock and refuses commands without
-//!   ALLOW_BUSY once the script is past `busy-reply-threshold`. SCRIPT KILL /
-//!   FUNCTION KILL set a flag that an instruction-count hook polls.
+//!   KEYS/ARGV are built and the runner called through Lua's C API in one
+//!   protected call. `redis.call` is a raw `lua_CFunction` (as in Redis): it
+//!   reads its arguments off the Lua stack, finds the running script's
+//!   `RunState` through a thread-local pointer, resolves the command through
+//!   the normal table, checks it as Redis does for scripts, runs its handler
+//!   through [`dispatch::invoke`](crate::dispatch::invoke) under those same
+//!   locks, and pushes the reply (captured in a reused writer in the
+//!   script's protocol) with the C API ([`convert::push_resp`]). Nothing is
+//!   allocated per call beyond the Lua values themselves.
+//! - Busy scripts (Redis's `busy-reply-threshold`). The connection runs
+//!   EVAL/FCALL/EXEC inside a [`Suspendable`]: a coroutine on its own stack
+//!   (corosensei). The instruction-count hook checks, every [`HOOK_EVERY`]
+//!   instructions, whether the script is past the threshold; once it is
+//!   ([`TIMEDOUT`], Redis's `SCRIPT_TIMEDOUT`), every hook tick suspends the
+//!   coroutine, the connection task yields to the worker's event loop, and
+//!   the worker serves its other connections: [`busy_error`] answers BUSY to
+//!   what is not ALLOW_BUSY, SCRIPT KILL / FUNCTION KILL set a flag the hook
+//!   turns into an error, SHUTDOWN NOSAVE sets one that ends the script even
+//!   if it wrote. The script keeps every shard lock while suspended, so no
+//!   data command runs meanwhile; commands that would lock a shard are
+//!   refused (BUSY) or, on other workers before the threshold, wait
+//!   asynchronously ([`must_wait`] / [`wait_for_script`]) instead of
+//!   blocking their thread on a shard mutex.
 
 pub mod convert;
 pub mod libs;
@@ -25,10 +39,14 @@ pub mod libs;
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::spec::flags;
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 use parking_lot::Mutex;
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// Chunk name of the sandbox set-up code: the error handler skips its frames
@@ -45,44 +63,137 @@ pub static RUN_SINCE: AtomicU64 = AtomicU64::new(0);
 static RUN_KIND: AtomicU8 = AtomicU8::new(0);
 /// SCRIPT KILL / FUNCTION KILL asked the running script to stop.
 static KILL: AtomicBool = AtomicBool::new(false);
-/// SHUTDOWN arrived while a script runs: stop it even if it wrote (Redis
-/// exits from inside the script; here the script must end for the worker
-/// threads to finish).
+/// SHUTDOWN NOSAVE arrived while a script runs: stop it even if it wrote
+/// (Redis exits from inside the script; here the script must end for the
+/// worker threads to finish).
 static ABORT: AtomicBool = AtomicBool::new(false);
 /// The running script already wrote: it can no longer be killed.
 static WROTE: AtomicBool = AtomicBool::new(false);
-/// The running function's name and command line (FUNCTION STATS).
+/// The running script is past `busy-reply-threshold` (set by the hook, as
+/// Redis's `SCRIPT_TIMEDOUT`): other clients get BUSY.
+static TIMEDOUT: AtomicBool = AtomicBool::new(false);
+/// `busy-reply-threshold` (ms), read from the config by the first hook tick
+/// of a script (most scripts end before one), then cached for its run.
+static LIMIT_MS: AtomicU64 = AtomicU64::new(5000);
+static LIMIT_KNOWN: AtomicBool = AtomicBool::new(false);
+/// The server of the running script (for the hook to read the threshold).
+static SERVER: std::sync::atomic::AtomicPtr<crate::Server> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+/// The running function's name and command line (FUNCTION STATS). Copied
+/// from the script's `RunState` only when it times out: before that no
+/// other client can ask (they wait, or the worker is busy running it).
 static RUN_INFO: Mutex<Option<(String, Vec<Vec<u8>>)>> = Mutex::new(None);
+static INFO_SET: AtomicBool = AtomicBool::new(false);
+/// Connections waiting in [`wait_for_script`], woken when the running
+/// script times out or ends.
+static CHANGED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+static WAITING: AtomicUsize = AtomicUsize::new(0);
 
 pub const BUSY_EVAL: &str =
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
 pub const BUSY_FUNCTION: &str =
     "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 
+fn busy_text() -> &'static str {
+    if RUN_KIND.load(Ordering::Relaxed) == 2 {
+        BUSY_FUNCTION
+    } else {
+        BUSY_EVAL
+    }
+}
+
 /// The error dispatch must answer instead of running `spec`, if a script is
-/// running past `busy-reply-threshold` and `spec` is not ALLOW_BUSY. One
-/// atomic load when no script runs.
-pub fn busy_error(server: &crate::Server, spec: &crate::spec::CommandSpec) -> Option<&'static str> {
-    let since = RUN_SINCE.load(Ordering::Acquire);
-    if since == 0 {
+/// running past `busy-reply-threshold` (Redis's `processCommand`: only
+/// ALLOW_BUSY commands run then). One atomic load when no script runs.
+///
+/// Differences forced by the script holding every shard lock while the
+/// worker serves others: an ALLOW_BUSY command that would lock a shard
+/// (WATCH) gets BUSY too. SHUTDOWN without NOSAVE gets BUSY, as in Redis's
+/// `shutdownCommand`; SHUTDOWN NOSAVE makes the script end (even if it
+/// wrote) and runs.
+pub fn busy_error(
+    _server: &crate::Server,
+    spec: &crate::spec::CommandSpec,
+    argv: &[&[u8]],
+) -> Option<&'static str> {
+    if RUN_SINCE.load(Ordering::Acquire) == 0 || !TIMEDOUT.load(Ordering::Acquire) {
         return None;
     }
     if spec.name == "shutdown" {
-        ABORT.store(true, Ordering::Release);
+        // As `shutdownCommand`: syntax errors and ABORT first (the handler
+        // answers them without touching the keyspace), then BUSY unless
+        // NOSAVE.
+        let opts = &argv[1..];
+        let has = |w: &[u8]| opts.iter().any(|a| a.eq_ignore_ascii_case(w));
+        let known = opts.iter().all(|a| {
+            [&b"nosave"[..], b"save", b"now", b"force", b"abort"]
+                .iter()
+                .any(|w| a.eq_ignore_ascii_case(w))
+        });
+        let syntax_error =
+            !known || (has(b"save") && has(b"nosave")) || (has(b"abort") && opts.len() != 1);
+        if syntax_error || has(b"abort") {
+            return None;
+        }
+        if has(b"nosave") {
+            // The handler will shut down (NOSAVE cannot fail): end the
+            // script even if it wrote.
+            ABORT.store(true, Ordering::Release);
+            return None;
+        }
+        return Some(busy_text());
     }
-    if spec.has(flags::ALLOW_BUSY) {
+    let locks = spec.has(flags::GLOBAL) || spec.first_key > 0 || spec.keys_fn.is_some();
+    if spec.has(flags::ALLOW_BUSY) && !locks {
         return None;
     }
-    let limit = busy_threshold(server);
-    let now = ferrocache_engine::clock::now_ms();
-    if limit > 0 && now.saturating_sub(since) >= limit {
-        Some(if RUN_KIND.load(Ordering::Relaxed) == 2 {
-            BUSY_FUNCTION
-        } else {
-            BUSY_EVAL
-        })
-    } else {
-        None
+    Some(busy_text())
+}
+
+/// Is a script running (started and not finished, on any worker)?
+/// Dispatch skips work that would lock shards (eviction, keyspace-event
+/// draining, serving blocked clients) while one does.
+pub fn running() -> bool {
+    RUN_SINCE.load(Ordering::Acquire) != 0
+}
+
+/// Must a connection wait before running its next command? True while a
+/// script runs and is not yet past `busy-reply-threshold`: running the
+/// command would block the worker thread on a shard lock (Redis serves
+/// nobody then either). One atomic load when no script runs.
+pub fn must_wait() -> bool {
+    RUN_SINCE.load(Ordering::Acquire) != 0 && !TIMEDOUT.load(Ordering::Acquire)
+}
+
+/// Wait (asynchronously, so the worker keeps polling) until [`must_wait`]
+/// is false: the script ended or passed the threshold.
+pub async fn wait_for_script() {
+    struct Waiting;
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            WAITING.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    WAITING.fetch_add(1, Ordering::AcqRel);
+    let _w = Waiting;
+    loop {
+        let changed = CHANGED.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if !must_wait() {
+            return;
+        }
+        // The timer is a safety net only: every change notifies.
+        tokio::select! {
+            _ = changed => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+        }
+    }
+}
+
+fn notify_changed() {
+    if WAITING.load(Ordering::Acquire) > 0 {
+        CHANGED.notify_waiters();
     }
 }
 
@@ -135,12 +246,14 @@ pub fn running_function() -> Option<(String, Vec<Vec<u8>>, u64)> {
 struct RunGuard;
 
 impl RunGuard {
-    fn start(kind: u8, info: Option<(String, Vec<Vec<u8>>)>) -> RunGuard {
+    fn start(server: &crate::Server, kind: u8, now_ms: u64) -> RunGuard {
         KILL.store(false, Ordering::Release);
         WROTE.store(false, Ordering::Release);
+        TIMEDOUT.store(false, Ordering::Release);
         RUN_KIND.store(kind, Ordering::Relaxed);
-        *RUN_INFO.lock() = info;
-        RUN_SINCE.store(ferrocache_engine::clock::now_ms().max(1), Ordering::Release);
+        LIMIT_KNOWN.store(false, Ordering::Relaxed);
+        SERVER.store(server as *const _ as *mut _, Ordering::Release);
+        RUN_SINCE.store(now_ms.max(1), Ordering::Release);
         RunGuard
     }
 }
@@ -148,10 +261,208 @@ impl RunGuard {
 impl Drop for RunGuard {
     fn drop(&mut self) {
         RUN_SINCE.store(0, Ordering::Release);
+        TIMEDOUT.store(false, Ordering::Release);
         ABORT.store(false, Ordering::Release);
         KILL.store(false, Ordering::Release);
         WROTE.store(false, Ordering::Release);
-        *RUN_INFO.lock() = None;
+        if INFO_SET.swap(false, Ordering::AcqRel) {
+            *RUN_INFO.lock() = None;
+        }
+        notify_changed();
+    }
+}
+
+/// The instruction-count hook: kill/abort requests, the busy threshold, and
+/// once past it a pause to let the worker serve other connections.
+fn hook_tick() -> mlua::Result<VmState> {
+    check_stop()?;
+    let since = RUN_SINCE.load(Ordering::Acquire);
+    if since == 0 {
+        return Ok(VmState::Continue);
+    }
+    if !TIMEDOUT.load(Ordering::Acquire) {
+        if !LIMIT_KNOWN.swap(true, Ordering::Relaxed) {
+            let server = SERVER.load(Ordering::Acquire);
+            // SAFETY: set by `run` from the server it runs for, which
+            // outlives the script this hook runs in.
+            if let Some(server) = unsafe { server.as_ref() } {
+                LIMIT_MS.store(busy_threshold(server), Ordering::Relaxed);
+            }
+        }
+        let elapsed = ferrocache_engine::clock::now_ms().saturating_sub(since);
+        if elapsed < LIMIT_MS.load(Ordering::Relaxed) {
+            return Ok(VmState::Continue);
+        }
+        publish_run_info();
+        TIMEDOUT.store(true, Ordering::Release);
+        notify_changed();
+    }
+    suspend_current();
+    check_stop()?;
+    Ok(VmState::Continue)
+}
+
+/// Copy the running function's name and command line for FUNCTION STATS.
+fn publish_run_info() {
+    let p = CURRENT.with(|c| c.get());
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: as `CurrentRun::state`: the pointer is the live RunState of
+    // the script this hook runs in; only read here.
+    let st = unsafe { &*(p as *const RunState<'_, '_>) };
+    if let Some((name, argv)) = st.info {
+        *RUN_INFO.lock() = Some((name.to_string(), argv.iter().map(|a| a.to_vec()).collect()));
+        INFO_SET.store(true, Ordering::Release);
+    }
+}
+
+fn check_stop() -> mlua::Result<()> {
+    if ABORT.load(Ordering::Acquire) {
+        return Err(mlua::Error::RuntimeError(
+            "Script aborted: the server is shutting down".into(),
+        ));
+    }
+    // Redis says SCRIPT KILL for FUNCTION KILL too.
+    if KILL.load(Ordering::Acquire) {
+        return Err(mlua::Error::RuntimeError(
+            "Script killed by user with SCRIPT KILL...".into(),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Suspendable execution.
+// ---------------------------------------------------------------------------
+
+type Co = Coroutine<(), (), (), DefaultStack>;
+
+/// Side stack size. Memory is committed only as pages are touched; handlers
+/// called from scripts (SORT, deep replies) run on it.
+const STACK_SIZE: usize = 8 << 20;
+
+thread_local! {
+    /// The yielder of the coroutine running on this thread (null outside
+    /// one, and while it is suspended).
+    static YIELDER: Cell<*const Yielder<(), ()>> = const { Cell::new(std::ptr::null()) };
+    /// A finished coroutine's stack, reused by the next one.
+    static SPARE_STACK: Cell<Option<DefaultStack>> = const { Cell::new(None) };
+    /// The running script's state for redis.call (null outside a script).
+    static CURRENT: Cell<*mut ()> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Suspend the coroutine running this script (if any) so the worker's
+/// event loop runs; returns when the connection resumes it.
+fn suspend_current() {
+    let y = YIELDER.with(|c| c.replace(std::ptr::null()));
+    if y.is_null() {
+        return;
+    }
+    let cur = CURRENT.with(|c| c.replace(std::ptr::null_mut()));
+    // SAFETY: `y` is the yielder of the coroutine executing this code (set
+    // by its body and only cleared while it is suspended); the coroutine is
+    // alive while it runs.
+    unsafe { (*y).suspend(()) };
+    CURRENT.with(|c| c.set(cur));
+    YIELDER.with(|c| c.set(y));
+}
+
+/// Does a command run scripts (and so may need to be suspended)? EVAL*,
+/// FCALL*, and EXEC (whose queue may hold them).
+pub fn may_run_script(name: &[u8]) -> bool {
+    let n = name.len();
+    if !(4..=10).contains(&n) {
+        return false;
+    }
+    match name[0] | 0x20 {
+        b'e' => [&b"eval"[..], b"evalsha", b"eval_ro", b"evalsha_ro", b"exec"]
+            .iter()
+            .any(|c| name.eq_ignore_ascii_case(c)),
+        b'f' => name.eq_ignore_ascii_case(b"fcall") || name.eq_ignore_ascii_case(b"fcall_ro"),
+        _ => false,
+    }
+}
+
+/// A piece of synchronous work (one command's `execute`) run on a side
+/// stack, so that a busy script inside it can pause and let the caller's
+/// event loop run. The borrows of `'a` stay valid: dropping an unfinished
+/// one makes its script end (as SHUTDOWN NOSAVE would) and runs it to
+/// completion first.
+pub struct Suspendable<'a> {
+    co: Option<Co>,
+    inline: Option<Box<dyn FnOnce() + 'a>>,
+    _borrow: PhantomData<&'a mut ()>,
+}
+
+impl<'a> Suspendable<'a> {
+    pub fn new<F: FnOnce() + 'a>(f: F) -> Suspendable<'a> {
+        let stack = match SPARE_STACK.with(|s| s.take()) {
+            Some(s) => Some(s),
+            None => DefaultStack::new(STACK_SIZE).ok(),
+        };
+        let Some(stack) = stack else {
+            // No memory for a stack: run in place (not suspendable).
+            return Suspendable {
+                co: None,
+                inline: Some(Box::new(f)),
+                _borrow: PhantomData,
+            };
+        };
+        let body = move |y: &Yielder<(), ()>, ()| {
+            struct Restore(*const Yielder<(), ()>);
+            impl Drop for Restore {
+                fn drop(&mut self) {
+                    YIELDER.with(|c| c.set(self.0));
+                }
+            }
+            let _restore = Restore(YIELDER.with(|c| c.replace(y as *const _)));
+            f();
+        };
+        // SAFETY: everything `f` borrows lives for 'a, and the coroutine
+        // never outlives `self` (PhantomData<&'a mut ()>); Drop drives an
+        // unfinished coroutine to completion instead of unwinding it, and
+        // it is never sent to another thread (Suspendable is !Send).
+        let co = unsafe { Co::with_stack_unchecked(stack, body) };
+        Suspendable {
+            co: Some(co),
+            inline: None,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// Run until the work is done (true) or a busy script paused it
+    /// (false: call again after letting the event loop run).
+    pub fn resume(&mut self) -> bool {
+        if let Some(f) = self.inline.take() {
+            f();
+            return true;
+        }
+        let Some(co) = self.co.as_mut() else {
+            return true;
+        };
+        match co.resume(()) {
+            CoroutineResult::Yield(()) => false,
+            CoroutineResult::Return(()) => {
+                if let Some(co) = self.co.take() {
+                    let stack = co.into_stack();
+                    SPARE_STACK.with(|s| s.set(Some(stack)));
+                }
+                true
+            }
+        }
+    }
+}
+
+impl Drop for Suspendable<'_> {
+    fn drop(&mut self) {
+        let started = self.co.as_ref().is_some_and(|c| c.started() && !c.done());
+        if started {
+            // The borrowed state must not be left to a suspended script:
+            // end it (the hook raises) and run it out.
+            ABORT.store(true, Ordering::Release);
+            while !self.resume() {}
+        }
     }
 }
 
@@ -163,8 +474,7 @@ pub fn sha1_hex(data: &[u8]) -> String {
 /// One sandboxed Lua state.
 pub struct Vm {
     pub lua: Lua,
-    /// `slot.impl` is the running script's dispatcher (redis.call & co),
-    /// `slot.register` FUNCTION LOAD's register_function.
+    /// `slot.register`: FUNCTION LOAD's register_function.
     slot: Table,
     /// The hidden table behind `_G` (where KEYS/ARGV go).
     globals: Table,
@@ -183,14 +493,9 @@ impl Vm {
         let native = lua.create_table()?;
         native.set("sha1hex", lua.create_function(native_sha1hex)?)?;
         native.set("log", lua.create_function(native_log)?)?;
-        native.set(
-            "call",
-            lua.create_function(|lua, a| redis_call(lua, a, true))?,
-        )?;
-        native.set(
-            "pcall",
-            lua.create_function(|lua, a| redis_call(lua, a, false))?,
-        )?;
+        // SAFETY: C functions that follow the Lua C API protocol.
+        native.set("call", unsafe { lua.create_c_function(lua_redis_call)? })?;
+        native.set("pcall", unsafe { lua.create_c_function(lua_redis_pcall)? })?;
         native.set("setresp", lua.create_function(native_setresp)?)?;
         native.set("set_repl", lua.create_function(native_set_repl)?)?;
         native.set(
@@ -213,27 +518,18 @@ impl Vm {
         native.set("bit", libs::bit(&lua)?)?;
         native.set("struct", libs::structlib(&lua)?)?;
         native.set("cmsgpack", libs::cmsgpack(&lua)?)?;
-        // The kill hook stays installed: it costs one atomic load per
-        // HOOK_EVERY instructions, cheaper than installing it per call.
+        // The hook stays installed: it costs one atomic load per HOOK_EVERY
+        // instructions, cheaper than installing it per call.
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            |_lua, _dbg| {
-                if ABORT.load(Ordering::Acquire) {
-                    return Err(mlua::Error::RuntimeError(
-                        "Script aborted: the server is shutting down".into(),
-                    ));
-                }
-                // Redis says SCRIPT KILL for FUNCTION KILL too.
-                if KILL.load(Ordering::Acquire) {
-                    return Err(mlua::Error::RuntimeError(
-                        "Script killed by user with SCRIPT KILL...".into(),
-                    ));
-                }
-                Ok(VmState::Continue)
-            },
+            |_lua, _dbg| hook_tick(),
         );
         let (slot, globals, runner, _mkerr): (Table, Table, Function, Function) =
             lua.load(BOOTSTRAP).set_name(INTERNAL).call(native)?;
+        // Collect when the heap doubles twice rather than once (Lua's pause
+        // 200%): every script makes a little garbage (KEYS/ARGV, replies),
+        // and each cycle walks the whole live heap; the heap is ~100 KB.
+        lua.gc_inc(400, 0, 0);
         Ok(Vm {
             lua,
             slot,
@@ -306,43 +602,140 @@ fn error_message(e: &mlua::Error) -> String {
     }
 }
 
-/// Registry key of the running script's dispatcher (`RunState::dispatch`).
-const IMPL_KEY: &str = "ferrocache.impl";
+/// The running script's state, for the `redis` API natives. Taken (the
+/// pointer cleared) while a call runs, so a re-entrant call cannot alias it.
+struct CurrentRun(*mut ());
 
-fn current_impl(lua: &Lua, what: &str) -> mlua::Result<Function> {
-    match lua.named_registry_value::<Option<Function>>(IMPL_KEY)? {
-        Some(f) => Ok(f),
-        None => Err(script_err(format!(
-            "ERR {what} can only be called inside a script invocation"
-        ))),
+impl CurrentRun {
+    fn take(what: &str) -> mlua::Result<CurrentRun> {
+        let p = CURRENT.with(|c| c.replace(std::ptr::null_mut()));
+        if p.is_null() {
+            return Err(script_err(format!(
+                "ERR {what} can only be called inside a script invocation"
+            )));
+        }
+        Ok(CurrentRun(p))
+    }
+
+    /// SAFETY (of the cast): `run` stores a pointer to its live `RunState`
+    /// for exactly the time the script runs, and clears it before the
+    /// state is dropped.
+    fn state(&mut self) -> &mut RunState<'_, '_> {
+        unsafe { &mut *(self.0 as *mut RunState<'_, '_>) }
     }
 }
 
-/// redis.call (`raise`) / redis.pcall. Native, like Redis's, so a
-/// `return redis.call(...)` tail call keeps the script's frame for error
-/// positions.
-fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<Value> {
-    let imp = current_impl(lua, "redis.call/pcall")?;
-    let mut a = Vec::with_capacity(args.len() + 1);
-    a.push(Value::Number(if raise { 1.0 } else { 0.0 }));
-    a.extend(args);
-    let (ok, v): (bool, Value) = imp.call(MultiValue::from_vec(a))?;
-    if ok || !raise {
-        return Ok(v);
+impl Drop for CurrentRun {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
     }
-    let msg = match &v {
-        Value::Table(t) => field_bytes(t, "err")
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default(),
-        _ => String::new(),
+}
+
+/// redis.call / redis.pcall: raw Lua C functions, like Redis's (so a
+/// `return redis.call(...)` tail call keeps the script's frame for error
+/// positions). Arguments are read straight off the Lua stack and the reply
+/// is pushed with the C API: no mlua values on this path.
+unsafe extern "C-unwind" fn lua_redis_call(state: *mut mlua::ffi::lua_State) -> c_int {
+    redis_call_raw(state, true)
+}
+
+unsafe extern "C-unwind" fn lua_redis_pcall(state: *mut mlua::ffi::lua_State) -> c_int {
+    redis_call_raw(state, false)
+}
+
+/// What [`call_inner`] left on top of the stack.
+enum CallOutcome {
+    /// The reply.
+    Reply,
+    /// An error table: redis.call raises it, redis.pcall returns it.
+    ErrorTable,
+    /// An error table to raise even from redis.pcall.
+    Raise,
+}
+
+unsafe fn redis_call_raw(state: *mut mlua::ffi::lua_State, raise: bool) -> c_int {
+    let base = mlua::ffi::lua_gettop(state);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+        call_inner(state, base)
+    }));
+    let raise_now = match outcome {
+        Ok(CallOutcome::Reply) => false,
+        Ok(CallOutcome::ErrorTable) => raise,
+        Ok(CallOutcome::Raise) => true,
+        Err(_) => {
+            mlua::ffi::lua_settop(state, base);
+            convert::push_error_table(state, b"ERR internal error in redis.call");
+            true
+        }
     };
-    Err(script_err(msg))
+    if raise_now {
+        // Nothing with a destructor is live in this frame.
+        mlua::ffi::lua_error(state);
+    }
+    1
+}
+
+/// The body of redis.call: every Rust value is dropped before it returns,
+/// so the caller may raise a Lua error (longjmp) afterwards.
+unsafe fn call_inner(state: *mut mlua::ffi::lua_State, base: c_int) -> CallOutcome {
+    use mlua::ffi;
+    ffi::lua_checkstack(state, 8);
+    let mut cur = match CurrentRun::take("redis.call/pcall") {
+        Ok(c) => c,
+        Err(e) => {
+            convert::push_error_table(state, error_message(&e).as_bytes());
+            return CallOutcome::Raise;
+        }
+    };
+    let st = cur.state();
+    st.args.clear();
+    st.ends.clear();
+    for i in 1..=base {
+        match ffi::lua_type(state, i) {
+            ffi::LUA_TSTRING => {
+                let mut len = 0usize;
+                let p = ffi::lua_tolstring(state, i, &mut len);
+                if !p.is_null() {
+                    st.args
+                        .extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
+                }
+            }
+            ffi::LUA_TNUMBER => convert::append_number(&mut st.args, ffi::lua_tonumber(state, i)),
+            _ => {
+                convert::push_error_table(
+                    state,
+                    b"ERR Lua redis lib command arguments must be strings or integers",
+                );
+                return CallOutcome::ErrorTable;
+            }
+        }
+        st.ends.push(st.args.len());
+    }
+    match st.call() {
+        Err(msg) => {
+            convert::push_error_table(state, msg.as_bytes());
+            CallOutcome::ErrorTable
+        }
+        Ok(is_err) => {
+            let mut pos = 0;
+            match convert::push_resp(state, st.reply.as_bytes(), &mut pos, 0) {
+                Ok(()) if is_err => CallOutcome::ErrorTable,
+                Ok(()) => CallOutcome::Reply,
+                Err(e) => {
+                    ffi::lua_settop(state, base);
+                    let msg = format!("ERR {e}");
+                    convert::push_error_table(state, msg.as_bytes());
+                    CallOutcome::Raise
+                }
+            }
+        }
+    }
 }
 
 /// redis.acl_check_cmd: ferrocache has only the `default` user with every
 /// permission, so any existing command is allowed.
-fn native_acl_check_cmd(lua: &Lua, args: MultiValue) -> mlua::Result<bool> {
-    current_impl(lua, "redis.acl_check_cmd")?;
+fn native_acl_check_cmd(_lua: &Lua, args: MultiValue) -> mlua::Result<bool> {
+    drop(CurrentRun::take("redis.acl_check_cmd")?);
     if args.is_empty() {
         return Err(script_err(
             "ERR Please specify at least one argument for this redis lib call",
@@ -359,7 +752,8 @@ fn native_acl_check_cmd(lua: &Lua, args: MultiValue) -> mlua::Result<bool> {
             }
         }
     }
-    if lookup(&argv).is_none() {
+    let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+    if lookup(&refs).is_none() {
         return Err(script_err(
             "ERR Invalid command passed to redis.acl_check_cmd()",
         ));
@@ -377,8 +771,8 @@ fn to_number(v: Option<&Value>) -> Option<f64> {
     }
 }
 
-fn native_setresp(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
-    let imp = current_impl(lua, "redis.setresp")?;
+fn native_setresp(_lua: &Lua, args: MultiValue) -> mlua::Result<()> {
+    let mut cur = CurrentRun::take("redis.setresp")?;
     if args.len() != 1 {
         return Err(script_err("ERR redis.setresp() requires one argument."));
     }
@@ -386,11 +780,12 @@ fn native_setresp(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
     if v != 2 && v != 3 {
         return Err(script_err("ERR RESP version must be 2 or 3."));
     }
-    imp.call::<()>((2.0, v as f64))
+    cur.state().resp3 = v == 3;
+    Ok(())
 }
 
-fn native_set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
-    current_impl(lua, "redis.set_repl")?;
+fn native_set_repl(_lua: &Lua, args: MultiValue) -> mlua::Result<()> {
+    drop(CurrentRun::take("redis.set_repl")?);
     if args.len() != 1 {
         return Err(script_err("ERR redis.set_repl() requires two arguments."));
     }
@@ -513,7 +908,7 @@ fn locate(lua: &Lua, t: Table) -> mlua::Result<Table> {
 /// Resolve a command line as `lookupCommand` does: the command, or its
 /// subcommand for containers. (table index, top, spec)
 fn lookup(
-    argv: &[Vec<u8>],
+    argv: &[&[u8]],
 ) -> Option<(
     usize,
     &'static crate::spec::CommandSpec,
@@ -523,7 +918,7 @@ fn lookup(
     if top.subcommands.is_empty() || argv.len() < 2 {
         return Some((idx, top, top));
     }
-    let sub = crate::table::subcommand(top, &argv[1])?;
+    let sub = crate::table::subcommand(top, argv[1])?;
     Some((idx, top, sub))
 }
 
@@ -533,10 +928,54 @@ pub struct Engine {
     pub func: Mutex<crate::cmd::function::FuncState>,
 }
 
+/// Hasher of the script cache: its keys are SHA1 hex digests, already
+/// uniformly distributed, so a multiply-xor over 8-byte words is enough
+/// (SipHash of 40 bytes was a visible share of an EVALSHA).
+#[derive(Clone, Copy)]
+pub struct ShaHasher(u64);
+
+impl std::hash::Hasher for ShaHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Builds [`ShaHasher`]s seeded per process, so that bodies cannot be
+/// chosen to collide in the table.
+#[derive(Clone, Copy)]
+pub struct ShaBuild(u64);
+
+impl Default for ShaBuild {
+    fn default() -> Self {
+        static SEED: OnceLock<u64> = OnceLock::new();
+        ShaBuild(*SEED.get_or_init(rand::random::<u64>))
+    }
+}
+
+impl std::hash::BuildHasher for ShaBuild {
+    type Hasher = ShaHasher;
+    fn build_hasher(&self) -> ShaHasher {
+        ShaHasher(self.0)
+    }
+}
+
+/// The script cache: sha1 hex → compiled body.
+pub type ScriptMap = std::collections::HashMap<String, CachedScript, ShaBuild>;
+
 /// EVAL's VM and its script cache (sha1 hex → compiled body).
 pub struct EvalState {
     pub vm: Vm,
-    pub scripts: std::collections::HashMap<String, CachedScript>,
+    pub scripts: ScriptMap,
     /// Sum of the cached bodies' sizes (INFO `used_memory_scripts_eval`).
     pub bytes: usize,
 }
@@ -622,7 +1061,7 @@ pub struct RunMode<'n> {
     /// The name errors quote (`script: <name>`): the sha or function name.
     pub name: &'n str,
     /// FUNCTION STATS command line (functions only).
-    pub command: Option<Vec<Vec<u8>>>,
+    pub command: Option<&'n [&'n [u8]]>,
 }
 
 /// What `redis.call` needs while a script runs.
@@ -637,111 +1076,96 @@ struct RunState<'a, 'k> {
     /// script wrote.
     oom: bool,
     wrote: bool,
+    /// Reused per call: the called command's reply, and its arguments
+    /// (copied out of Lua into one buffer).
+    reply: ferrocache_protocol::ReplyWriter,
+    args: Vec<u8>,
+    ends: Vec<usize>,
+    /// The function's name and command line (FUNCTION STATS).
+    info: Option<(&'a str, &'a [&'a [u8]])>,
+    /// The last command resolved (scripts tend to call the same few).
+    last: Option<(
+        usize,
+        &'static crate::spec::CommandSpec,
+        &'static crate::spec::CommandSpec,
+    )>,
 }
 
+/// A script's reusable buffers: reply writer, argument bytes, argument ends.
+type Bufs = (ferrocache_protocol::ReplyWriter, Vec<u8>, Vec<usize>);
+
+thread_local! {
+    /// The buffers of the last finished script, reused by the next one.
+    static SPARE_BUFS: Cell<Option<Bufs>> = const { Cell::new(None) };
+}
+
+/// Buffers larger than this are not kept for the next script.
+const KEEP_BUF: usize = 64 * 1024;
+
 impl RunState<'_, '_> {
-    /// `impl(op, ...)`: op 1 = redis.call, 0 = redis.pcall, 2 = setresp.
-    /// Returns (ok, value): for call/pcall `value` is the reply or an error
-    /// table (raised by the Lua wrapper for redis.call).
-    fn dispatch(&mut self, lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
-        let mut it = args.into_iter();
-        let op = match it.next() {
-            Some(Value::Number(n)) => n as i64,
-            Some(Value::Integer(n)) => n,
-            _ => 0,
+    /// One redis.call / redis.pcall of the command line in `args`/`ends`:
+    /// its reply is left in `reply`. Ok(true) when that reply is an error;
+    /// Err(message) when the call was refused before running.
+    fn call(&mut self) -> Result<bool, &'static str> {
+        if self.ends.is_empty() {
+            return Err("ERR Please specify at least one argument for this redis lib call");
+        }
+        let mut argv: smallvec::SmallVec<[&[u8]; 8]> = smallvec::SmallVec::new();
+        let mut start = 0;
+        for &end in &self.ends {
+            argv.push(&self.args[start..end]);
+            start = end;
+        }
+        let hit = self.last.filter(|(_, top, spec)| {
+            std::ptr::eq(*top, *spec)
+                && top.subcommands.is_empty()
+                && top.name.as_bytes().eq_ignore_ascii_case(argv[0])
+        });
+        let Some((idx, top, spec)) = hit.or_else(|| lookup(&argv)) else {
+            return Err("ERR Unknown Redis command called from script");
         };
-        if op == 2 {
-            if let Some(v) = it.next() {
-                let n = match v {
-                    Value::Number(n) => n as i64,
-                    Value::Integer(n) => n,
-                    _ => 2,
-                };
-                self.resp3 = n == 3;
-            }
-            return Ok((true, Value::Nil));
-        }
-        let rest: Vec<Value> = it.collect();
-        if rest.is_empty() {
-            return err_value(
-                lua,
-                "ERR Please specify at least one argument for this redis lib call",
-            );
-        }
-        let mut argv: Vec<Vec<u8>> = Vec::with_capacity(rest.len());
-        for v in &rest {
-            match convert::arg_bytes(v) {
-                Some(b) => argv.push(b),
-                None => {
-                    return err_value(
-                        lua,
-                        "ERR Lua redis lib command arguments must be strings or integers",
-                    )
-                }
-            }
-        }
-        let Some((idx, top, spec)) = lookup(&argv) else {
-            return err_value(lua, "ERR Unknown Redis command called from script");
-        };
+        self.last = Some((idx, top, spec));
         if !spec.arity_ok(argv.len()) {
-            return err_value(
-                lua,
-                "ERR Wrong number of args calling Redis command from script",
-            );
+            return Err("ERR Wrong number of args calling Redis command from script");
         }
         if spec.has(flags::NOSCRIPT) {
-            return err_value(lua, "ERR This Redis command is not allowed from script");
+            return Err("ERR This Redis command is not allowed from script");
         }
         if spec.has(flags::WRITE) && self.read_only {
-            return err_value(
-                lua,
-                "ERR Write commands are not allowed from read-only scripts.",
-            );
+            return Err("ERR Write commands are not allowed from read-only scripts.");
         }
         if spec.has(flags::DENYOOM) && self.oom && !self.wrote {
-            return err_value(lua, crate::error::OOM);
+            return Err(crate::error::OOM);
         }
         let Some(locked) = self.locked.take() else {
-            return err_value(lua, "ERR script lost its locks");
+            return Err("ERR script lost its locks");
         };
-        // (Not ReplyWriter::new: that reserves a connection-sized buffer.)
-        let mut out = ferrocache_protocol::ReplyWriter::default();
+        let out = &mut self.reply;
+        out.clear();
         out.set_version(if self.resp3 {
             ferrocache_protocol::RespVersion::Resp3
         } else {
             ferrocache_protocol::RespVersion::Resp2
         });
-        let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
         let locked = crate::dispatch::invoke(
             self.server,
             self.client,
-            &mut out,
+            out,
             locked,
             std::time::Instant::now(),
             idx,
             top,
             spec,
-            &refs,
+            &argv,
         );
         self.locked = Some(locked);
-        let bytes = out.as_bytes();
-        let is_err = bytes.first() == Some(&b'-');
+        let is_err = self.reply.as_bytes().first() == Some(&b'-');
         if spec.has(flags::WRITE) && !is_err {
             self.wrote = true;
             WROTE.store(true, Ordering::Release);
         }
-        let mut pos = 0;
-        let v = convert::resp_to_lua(lua, bytes, &mut pos, 0)?;
-        Ok((!is_err, v))
+        Ok(is_err)
     }
-}
-
-/// `(false, {err=msg})` for redis.call's checks (raised by the wrapper).
-fn err_value(lua: &Lua, msg: &str) -> mlua::Result<(bool, Value)> {
-    let t = lua.create_table()?;
-    t.raw_set("err", msg)?;
-    t.raw_set("ignore_error_stats_update", true)?;
-    Ok((false, Value::Table(t)))
 }
 
 /// Is memory over `maxmemory` right now? (No eviction: the caller holds
@@ -749,6 +1173,74 @@ fn err_value(lua: &Lua, msg: &str) -> mlua::Result<(bool, Value)> {
 fn over_maxmemory(server: &crate::Server) -> bool {
     let max = server.keyspace.tunables.maxmemory.load(Ordering::Relaxed);
     max != 0 && ferrocache_engine::memory::used_memory() as u64 > max
+}
+
+/// Publishes a `RunState` in [`CURRENT`] for the script's life, restoring
+/// the previous value (null) even if the script unwinds.
+struct Published(*mut ());
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
+}
+
+/// `runner(f)` with KEYS/ARGV set as globals (EVAL), or
+/// `runner(f, KEYS, ARGV)` (FCALL), through Lua's C API in one protected
+/// call: the tables are built straight from the argument bytes, with no
+/// intermediate handles. Returns the runner's (ok, value).
+fn call_runner(
+    vm: &Vm,
+    f: &Function,
+    keys: &[&[u8]],
+    args: &[&[u8]],
+    eval: bool,
+) -> mlua::Result<(bool, Value)> {
+    use mlua::ffi;
+    use std::os::raw::{c_char, c_int};
+    // SAFETY: only stack-balanced C API calls on the state exec_raw hands
+    // out, in protected mode (a Lua error unwinds to exec_raw, and no Rust
+    // value with a destructor is live here).
+    unsafe {
+        vm.lua.exec_raw((&vm.runner, &vm.globals, f), |state| {
+            // Stack: 1 runner, 2 globals, 3 f.
+            ffi::lua_checkstack(state, 8);
+            let seq = |items: &[&[u8]]| {
+                ffi::lua_createtable(state, items.len().min(i32::MAX as usize) as c_int, 0);
+                for (i, a) in items.iter().enumerate() {
+                    ffi::lua_pushlstring_(state, a.as_ptr() as *const c_char, a.len());
+                    ffi::lua_rawseti_(state, -2, (i + 1) as c_int);
+                }
+            };
+            ffi::lua_pushvalue(state, 1);
+            ffi::lua_pushvalue(state, 3);
+            if eval {
+                ffi::lua_pushlstring_(state, b"KEYS".as_ptr() as *const c_char, 4);
+                seq(keys);
+                ffi::lua_rawset(state, 2);
+                ffi::lua_pushlstring_(state, b"ARGV".as_ptr() as *const c_char, 4);
+                seq(args);
+                ffi::lua_rawset(state, 2);
+                ffi::lua_pushnil(state);
+                ffi::lua_pushnil(state);
+            } else {
+                seq(keys);
+                seq(args);
+            }
+            ffi::lua_call(state, 3, 2);
+            if eval {
+                for name in [b"KEYS", b"ARGV"] {
+                    ffi::lua_pushlstring_(state, name.as_ptr() as *const c_char, 4);
+                    ffi::lua_pushnil(state);
+                    ffi::lua_rawset(state, 2);
+                }
+            }
+            // Leave only the two results.
+            ffi::lua_remove(state, 1);
+            ffi::lua_remove(state, 1);
+            ffi::lua_remove(state, 1);
+        })
+    }
 }
 
 /// Run `f` for the client of `ctx` and write its reply (or error) there.
@@ -760,32 +1252,18 @@ pub fn run(
     args: &[&[u8]],
     mode: RunMode<'_>,
 ) -> CmdResult {
-    let lua = &vm.lua;
     let lerr = |e: mlua::Error| CmdError::msg(format!("ERR {}", lua_error_text(&e)));
-    let mk = |items: &[&[u8]]| -> mlua::Result<Table> {
-        let t = lua.create_table_with_capacity(items.len(), 0)?;
-        for (i, a) in items.iter().enumerate() {
-            t.raw_set(i + 1, lua.create_string(a)?)?;
-        }
-        Ok(t)
-    };
-    let keys_t = mk(keys).map_err(lerr)?;
-    let args_t = mk(args).map_err(lerr)?;
-    if mode.eval {
-        vm.globals.raw_set("KEYS", keys_t.clone()).map_err(lerr)?;
-        vm.globals.raw_set("ARGV", args_t.clone()).map_err(lerr)?;
-    }
     let server = ctx.server;
-    let _guard = RunGuard::start(
-        if mode.eval { 1 } else { 2 },
-        mode.command.map(|c| (mode.name.to_string(), c)),
-    );
     let now = ctx.now();
+    let _guard = RunGuard::start(server, if mode.eval { 1 } else { 2 }, now);
     let locked = std::mem::replace(&mut ctx.ks, server.keyspace.lock_none(now));
     let saved_db = ctx.client.db;
     let saved_deny = ctx.client.deny_blocking;
     ctx.client.deny_blocking = true;
-    let state = RefCell::new(RunState {
+    let (reply, abuf, ends) = SPARE_BUFS
+        .with(|s| s.take())
+        .unwrap_or_else(|| (Default::default(), Vec::new(), Vec::new()));
+    let mut state = RunState {
         server,
         client: &mut *ctx.client,
         locked: Some(locked),
@@ -793,24 +1271,29 @@ pub fn run(
         read_only: mode.read_only,
         oom: over_maxmemory(server),
         wrote: false,
-    });
-    let result: mlua::Result<(bool, Value)> = lua.scope(|scope| {
-        let imp = scope
-            .create_function(|lua, args: MultiValue| state.borrow_mut().dispatch(lua, args))?;
-        lua.set_named_registry_value(IMPL_KEY, imp)?;
-        let r = if mode.eval {
-            vm.runner
-                .call::<(bool, Value)>((f.clone(), Value::Nil, Value::Nil))
-        } else {
-            vm.runner
-                .call::<(bool, Value)>((f.clone(), keys_t.clone(), args_t.clone()))
-        };
-        lua.unset_named_registry_value(IMPL_KEY)?;
-        r
-    });
-    let st = state.into_inner();
-    let resp3 = st.resp3;
-    if let Some(l) = st.locked {
+        reply,
+        args: abuf,
+        ends,
+        info: mode.command.map(|c| (mode.name, c)),
+        last: None,
+    };
+    let result: mlua::Result<(bool, Value)> = {
+        let p = &mut state as *mut RunState<'_, '_> as *mut ();
+        let _published = Published(CURRENT.with(|c| c.replace(p)));
+        call_runner(vm, f, keys, args, mode.eval)
+    };
+    let RunState {
+        locked,
+        resp3,
+        reply,
+        args: abuf,
+        ends,
+        ..
+    } = state;
+    if reply.as_bytes().len() <= KEEP_BUF && abuf.capacity() <= KEEP_BUF {
+        SPARE_BUFS.with(|s| s.set(Some((reply, abuf, ends))));
+    }
+    if let Some(l) = locked {
         ctx.ks = l;
     }
     ctx.client.db = saved_db;
@@ -819,11 +1302,16 @@ pub fn run(
         .db
         .store(saved_db, std::sync::atomic::Ordering::Relaxed);
     ctx.client.deny_blocking = saved_deny;
-    if mode.eval {
-        let _ = vm.globals.raw_set("KEYS", Value::Nil);
-        let _ = vm.globals.raw_set("ARGV", Value::Nil);
+    // No forced GC step here (Redis 7.0 runs `lua_gc(STEP, 50)` every 50
+    // scripts): such a step walks the whole Lua heap, which is larger here
+    // (mlua's registry and callbacks) than in Redis, while Lua's own
+    // incremental collector does work in proportion to the garbage made.
+    if ABORT.load(Ordering::Acquire) {
+        // SHUTDOWN NOSAVE ended the script: Redis exits from inside it, so
+        // its client gets no reply, only the connection closing.
+        ctx.client.close_after_reply = true;
+        return Ok(());
     }
-    gc_tick(lua);
     match result {
         Ok((true, v)) => convert::lua_to_reply(ctx.out, &v, resp3, 0),
         Ok((false, Value::Table(t))) => {
@@ -862,15 +1350,6 @@ fn field_bytes(t: &Table, name: &str) -> Option<Vec<u8>> {
         Value::Number(n) => Some(libs::lua_number_string(n).into_bytes()),
         Value::Integer(i) => Some(i.to_string().into_bytes()),
         _ => None,
-    }
-}
-
-/// Redis runs a GC step every 50 scripts rather than letting Lua run a full
-/// cycle at an unpredictable point.
-fn gc_tick(lua: &Lua) {
-    static N: AtomicU64 = AtomicU64::new(0);
-    if N.fetch_add(1, Ordering::Relaxed) % 50 == 49 {
-        let _ = lua.gc_step_kbytes(50);
     }
 }
 
