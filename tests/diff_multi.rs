@@ -400,6 +400,65 @@ fn watch_sees_every_write_path() {
         (&["XADD k 1-1 f v"], &["XGROUP CREATE k g 0"], 0),
         (&["SET p x"], &["PFADD k a"], 0),
         (&[], &["GEOADD k 13.361389 38.115556 Palermo"], 0),
+        // No-op writes: Redis signals some (LTRIM of the whole list, SORT
+        // STORE, PFCOUNT refreshing a stale cache) and not
+        // others (HSETNX of an existing field, stream group bookkeeping).
+        (&["RPUSH k 1 2"], &["LTRIM k 0 -1"], 0),
+        (&["RPUSH k 1 2"], &["LTRIM k 5 10"], 0),
+        (&["RPUSH k 1 2"], &["LREM k 0 zz"], 0),
+        (&["HSET k f v"], &["HSETNX k f w"], 0),
+        (&["HSET k f v"], &["HSETNX k g w"], 0),
+        (&["HSET k f v"], &["HINCRBY k n 0"], 0),
+        (v, &["INCRBY k 0"], 0),
+        (&["RPUSH k 1 2"], &["SORT k STORE k"], 0),
+        (&["PFADD k a"], &["PFCOUNT k"], 0),
+        (&["PFADD k a", "PFCOUNT k"], &["PFCOUNT k"], 0),
+        (&["PFADD k a"], &["PFADD k"], 0),
+        (&["SADD k a"], &["SREM k zz"], 0),
+        (&["SADD k a"], &["SMOVE k k a"], 0),
+        (&["ZADD k 1 m"], &["ZADD k NX 1 m"], 0),
+        (&["ZADD k 1 m"], &["ZREMRANGEBYSCORE k 100 200"], 0),
+        (&["GEOADD k 13 38 a"], &["GEOADD k NX 13 38 a"], 0),
+        (
+            &["XADD k 1-0 f v", "XGROUP CREATE k g 0"],
+            &["XSETID k 5-0"],
+            0,
+        ),
+        (
+            &["XADD k 1-0 f v", "XGROUP CREATE k g 0"],
+            &["XGROUP SETID k g 0"],
+            0,
+        ),
+        (
+            &["XADD k 1-0 f v", "XGROUP CREATE k g 0"],
+            &["XGROUP CREATECONSUMER k g c"],
+            0,
+        ),
+        (
+            &["XADD k 1-0 f v", "XGROUP CREATE k g 0"],
+            &["XREADGROUP GROUP g c STREAMS k >"],
+            0,
+        ),
+        (
+            &[
+                "XADD k 1-0 f v",
+                "XGROUP CREATE k g 0",
+                "XREADGROUP GROUP g c STREAMS k >",
+            ],
+            &["XACK k g 1-0"],
+            0,
+        ),
+        (
+            &[
+                "XADD k 1-0 f v",
+                "XGROUP CREATE k g 0",
+                "XREADGROUP GROUP g c STREAMS k >",
+            ],
+            &["XCLAIM k g d 0 1-0"],
+            0,
+        ),
+        (&["XADD k 1-0 f v"], &["XTRIM k MAXLEN 10"], 0),
+        (&["XADD k 1-0 f v"], &["XDEL k 9-9"], 0),
         // Expiry: by PEXPIRE 1 from another client, then a sleep.
         (v, &["PEXPIRE k 1"], 30),
         // Expiry of a key that had a TTL when watched.

@@ -279,7 +279,10 @@ pub(crate) fn invoke<'s>(
     spec: &'static CommandSpec,
     argv: &[&[u8]],
 ) -> Locked<'s> {
-    let watching = spec.has(flags::WRITE) && transaction::anyone_watching(server);
+    // PFCOUNT is read-only but rewrites a stale cached cardinality, and
+    // Redis signals the key then (WATCH sees it), so it counts as a write.
+    let watching =
+        (spec.has(flags::WRITE) || spec.name == "pfcount") && transaction::anyone_watching(server);
     let db = client.db;
     let mut locked = locked;
     let dirty_before = if watching {

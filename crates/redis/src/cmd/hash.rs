@@ -362,7 +362,12 @@ fn hsetnx(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let t: &Tunables = &server.keyspace.tunables;
     let (key, field, value) = (argv[1], argv[2], argv[3]);
     // An existing field leaves the hash untouched (no encoding conversion
-    // either, unlike HSET with an over-long value).
+    // either, unlike HSET with an over-long value) and is not a write:
+    // Redis does not signal the key, so a WATCHing EXEC still runs.
+    if read_hash(ctx.db(key), key)?.is_some_and(|h| h.contains(field)) {
+        ctx.out.int(0);
+        return Ok(());
+    }
     let added = with_hash_create(ctx.db(key), key, |h| {
         if h.contains(field) {
             Ok(false)

@@ -569,8 +569,10 @@ fn ltrim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         Some((s, e)) => {
             if s > 0 || e + 1 < len {
                 l.retain_range(s, e + 1);
-                db.dirty += 1;
             }
+            // Redis signals the key even when nothing is trimmed (a
+            // WATCHing EXEC fails), so the write counter moves regardless.
+            db.dirty += 1;
             false
         }
         None => {
