@@ -1275,6 +1275,28 @@ fn bgsave_reports_copy_on_write_memory() {
     assert_eq!(info_field(&mut con, "rdb_last_cow_size"), "0");
     assert_eq!(text(&qs(&mut con, "BGSAVE")), "Background saving started");
     assert_eq!(info_field(&mut con, "current_save_keys_total"), "20000");
+    // The snapshot child runs at the lowest CPU priority (nice 19), so it
+    // does not take CPU from the serving threads.
+    let children: Vec<u32> = std::fs::read_dir(format!("/proc/{}/task", fc.pid()))
+        .expect("task dir")
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    assert_eq!(children.len(), 1, "one BGSAVE child: {children:?}");
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", children[0])).expect("stat");
+    let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
+    let nice: i32 = after_comm
+        .split(' ')
+        .nth(16)
+        .expect("nice")
+        .parse()
+        .expect("n");
+    assert_eq!(nice, 19, "BGSAVE child's nice value");
     let deadline = Instant::now() + Duration::from_secs(20);
     let (mut saw_cow, mut saw_progress) = (0u64, 0u64);
     while info_field(&mut con, "rdb_bgsave_in_progress") == "1" {
