@@ -380,6 +380,69 @@ impl Keyspace {
     pub fn lock_shard(&self, i: usize) -> Option<MutexGuard<'_, Shard>> {
         self.shards.get(i).map(|m| m.lock())
     }
+
+    /// Before the keys of a batch (a pipeline of GETs) are read one by
+    /// one, start loading what their lookups in database `db` touch (index
+    /// group, candidate slots, value) so the batch's cache misses overlap
+    /// instead of queueing ([`Db::prefetch_index`] and the next stages).
+    /// Only a hint: it reads nothing a command depends on and changes
+    /// nothing. A shard that is busy (another worker, or a script holding
+    /// every shard) is skipped rather than waited for: prefetching must
+    /// never block, let alone deadlock, the caller.
+    pub fn prefetch(&self, db: usize, keys: &[&[u8]]) {
+        const BATCH: usize = 32;
+        let keys = &keys[..keys.len().min(BATCH)];
+        if keys.len() < 2 {
+            return;
+        }
+        let mut shard = [usize::MAX; BATCH];
+        let mut hashes = [0u64; BATCH];
+        for (s, k) in shard.iter_mut().zip(keys) {
+            *s = self.shard_of(k);
+        }
+        let mut next = 0usize;
+        while let Some(&cur) = shard.get(next) {
+            if cur == usize::MAX {
+                break;
+            }
+            if let Some(g) = self.shards.get(cur).and_then(|m| m.try_lock()) {
+                if let Some(d) = g.dbs.get(db) {
+                    let mine = || {
+                        keys.iter()
+                            .zip(shard.iter())
+                            .enumerate()
+                            .filter(move |(_, (_, &s))| s == cur)
+                            .map(|(i, (k, _))| (i, *k))
+                    };
+                    for (i, k) in mine() {
+                        if let Some(h) = hashes.get_mut(i) {
+                            *h = d.prefetch_index(k);
+                        }
+                    }
+                    for (i, _) in mine() {
+                        d.prefetch_slots(hashes.get(i).copied().unwrap_or(0));
+                    }
+                    for (i, k) in mine() {
+                        d.prefetch_value(k, hashes.get(i).copied().unwrap_or(0));
+                    }
+                }
+            }
+            // This shard's keys are done: go on with the next other shard.
+            for s in shard.iter_mut() {
+                if *s == cur {
+                    *s = usize::MAX - 1;
+                }
+            }
+            match shard
+                .iter()
+                .take(keys.len())
+                .position(|&s| s != usize::MAX - 1)
+            {
+                Some(i) => next = i,
+                None => break,
+            }
+        }
+    }
 }
 
 /// The shards a command holds while it runs.
@@ -720,5 +783,53 @@ mod expire_tests {
             .active_expire_effort
             .store(10, Ordering::Relaxed);
         assert_eq!(ks.expire_cycle_budget(10), Duration::from_millis(43));
+    }
+}
+
+#[cfg(test)]
+mod prefetch_tests {
+    use super::*;
+    use crate::{Blob, Value};
+
+    /// Prefetching a batch (keys present and absent, several shards and
+    /// databases, duplicates, more keys than one batch) changes nothing,
+    /// and a shard held elsewhere is skipped instead of waited for.
+    #[test]
+    fn prefetch_changes_nothing_and_never_blocks() {
+        let ks = Keyspace::new(3, 2, Arc::new(Tunables::default()));
+        let now = crate::clock::now_ms();
+        let names: Vec<String> = (0..80).map(|i| format!("key:{i}")).collect();
+        {
+            let mut l = ks.lock_all(now);
+            for (i, k) in names.iter().enumerate().take(50) {
+                let v = format!("v{i}").repeat(i + 1);
+                l.db(1, k.as_bytes())
+                    .set(k.as_bytes(), Value::Str(Blob::from(v.as_str())));
+            }
+        }
+        let mut keys: Vec<&[u8]> = names.iter().map(|k| k.as_bytes()).collect();
+        keys.push(b"key:3");
+        for db in 0..3 {
+            ks.prefetch(db, &keys);
+        }
+        ks.prefetch(1, &keys[..1]);
+        ks.prefetch(1, &[]);
+        // Hold one shard: prefetch must return, not wait.
+        let held = ks.lock_shard(0).expect("shard 0");
+        ks.prefetch(1, &keys);
+        drop(held);
+        let mut l = ks.lock_all(now);
+        for (i, k) in names.iter().enumerate() {
+            let got = l
+                .db(1, k.as_bytes())
+                .get(k.as_bytes())
+                .map(|e| match &e.value {
+                    Value::Str(s) => s.as_slice().to_vec(),
+                    _ => Vec::new(),
+                });
+            let want = (i < 50).then(|| format!("v{i}").repeat(i + 1).into_bytes());
+            assert_eq!(got, want, "{k}");
+            assert!(l.db(0, k.as_bytes()).get(k.as_bytes()).is_none());
+        }
     }
 }
