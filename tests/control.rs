@@ -1139,3 +1139,70 @@ fn s3_backup_store() {
     );
     assert_eq!(s, 404);
 }
+
+/// A node that is alive but stops answering (SIGSTOP) is replaced, with
+/// events, and the cluster's endpoint serves again: self-healing is not
+/// only for processes that die.
+#[test]
+fn hung_node_is_replaced() {
+    let cp = ControlPlane::start();
+    let (s, b) = cp.call(&[
+        ("Action", "CreateCacheCluster"),
+        ("CacheClusterId", "hung"),
+        ("Engine", "memcached"),
+        ("NumCacheNodes", "1"),
+        ("CacheNodeType", "cache.t4g.micro"),
+    ]);
+    assert_eq!(s, 200, "{b}");
+    let describe = [
+        ("Action", "DescribeCacheClusters"),
+        ("CacheClusterId", "hung"),
+        ("ShowCacheNodeInfo", "true"),
+    ];
+    let b = cp.wait_for(&describe, 30, |_, b| {
+        b.contains("<CacheClusterStatus>available</CacheClusterStatus>")
+    });
+    let endpoint = tag(&tag(&b, "ConfigurationEndpoint"), "Port");
+    let before = cp.node_pids();
+    assert_eq!(before.len(), 1, "{before:?}");
+    let _ = Command::new("kill")
+        .args(["-STOP", &before[0].to_string()])
+        .status();
+    let t = Instant::now();
+    loop {
+        let now = cp.node_pids();
+        if !now.is_empty() && !now.contains(&before[0]) {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "hung node {} never replaced",
+            before[0]
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    cp.wait_for(
+        &[
+            ("Action", "DescribeEvents"),
+            ("SourceIdentifier", "hung"),
+            ("SourceType", "cache-cluster"),
+        ],
+        30,
+        |_, b| b.contains("Finished recovery for cache nodes 0001"),
+    );
+    let b = cp.wait_for(&describe, 30, |_, b| {
+        b.contains("<CacheClusterStatus>available</CacheClusterStatus>")
+    });
+    assert!(
+        b.contains("<CacheNodeStatus>available</CacheNodeStatus>"),
+        "{b}"
+    );
+    // The configuration endpoint answers through the replacement.
+    let port: u16 = endpoint.parse().expect("endpoint port");
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    c.write_all(b"version\r\n").expect("write");
+    let mut buf = [0u8; 64];
+    let n = c.read(&mut buf).expect("read");
+    assert!(buf[..n].starts_with(b"VERSION "), "{:?}", &buf[..n]);
+}
