@@ -277,6 +277,10 @@ pub struct Shard {
     pub dbs: Vec<Db>,
 }
 
+/// Most keys [`Keyspace::prefetch`] looks at in one call (one batch's
+/// worth of outstanding cache misses).
+pub const PREFETCH_BATCH: usize = 32;
+
 /// All shards of one node.
 #[derive(Debug)]
 pub struct Keyspace {
@@ -390,7 +394,7 @@ impl Keyspace {
     /// every shard) is skipped rather than waited for: prefetching must
     /// never block, let alone deadlock, the caller.
     pub fn prefetch(&self, db: usize, keys: &[&[u8]]) {
-        const BATCH: usize = 32;
+        const BATCH: usize = PREFETCH_BATCH;
         let keys = &keys[..keys.len().min(BATCH)];
         if keys.len() < 2 {
             return;

@@ -514,63 +514,10 @@ impl Engine {
     /// batched-read stages). Only a hint: it changes nothing, and the
     /// per-key reads that follow do the real work (and lazy expiry).
     pub fn prefetch(&self, keys: &[&[u8]]) {
-        const BATCH: usize = 24;
-        if keys.len() < 2 {
-            return;
-        }
-        for batch in keys.chunks(BATCH) {
-            let mut shard = [0usize; BATCH];
-            let mut hashes = [0u64; BATCH];
-            for (s, k) in shard.iter_mut().zip(batch) {
-                *s = self.ks.shard_of(k);
-            }
-            // One shard at a time, each locked only for its own keys, so
-            // another worker's requests on the other shards never wait.
-            let mut done = 0usize;
-            while done < batch.len() {
-                let Some(&cur) = shard.get(done) else {
-                    break;
-                };
-                let Some(g) = self.ks.lock_shard(cur) else {
-                    break;
-                };
-                let Some(db) = g.dbs.first() else {
-                    break;
-                };
-                let mine = || {
-                    batch
-                        .iter()
-                        .zip(shard.iter())
-                        .enumerate()
-                        .skip(done)
-                        .filter(move |(_, (_, &s))| s == cur)
-                        .map(|(i, (k, _))| (i, *k))
-                };
-                for (i, k) in mine() {
-                    if let Some(h) = hashes.get_mut(i) {
-                        *h = db.prefetch_index(k);
-                    }
-                }
-                for (i, _) in mine() {
-                    db.prefetch_slots(hashes.get(i).copied().unwrap_or(0));
-                }
-                for (i, k) in mine() {
-                    db.prefetch_value(k, hashes.get(i).copied().unwrap_or(0));
-                }
-                drop(g);
-                // Mark this shard's keys done: the next unvisited shard
-                // starts at the first key of another shard.
-                for s in shard.iter_mut().skip(done) {
-                    if *s == cur {
-                        *s = usize::MAX;
-                    }
-                }
-                done = shard
-                    .iter()
-                    .take(batch.len())
-                    .position(|&s| s != usize::MAX)
-                    .unwrap_or(batch.len());
-            }
+        // The keyspace's batched prefetch (also used by the Redis node's
+        // pipelined GETs); memcached keys all live in database 0.
+        for batch in keys.chunks(ferrocache_engine::keyspace::PREFETCH_BATCH) {
+            self.ks.prefetch(0, batch);
         }
     }
 

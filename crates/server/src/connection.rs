@@ -444,7 +444,7 @@ async fn idle(secs: u64) {
 /// dominates read pipelines); a lone command is left alone, so pipeline-1
 /// traffic pays one extra length check.
 fn prefetch_pipelined_gets(server: &Server, db: usize, buf: &[u8], limits: &Limits) {
-    const MAX: usize = 32;
+    const MAX: usize = ferrocache_engine::keyspace::PREFETCH_BATCH;
     let mut keys: [&[u8]; MAX] = [&[]; MAX];
     let mut n = 0usize;
     let mut off = 0usize;
