@@ -487,6 +487,78 @@ fn bgsave_file_loads_in_redis_server_and_ferrocache() {
     }
 }
 
+/// The default BGSAVE (incremental, no fork) writes the image of the
+/// instant it started, whatever happens while it runs: every key
+/// rewritten, deleted, given a TTL, databases swapped and flushed, new
+/// keys added, across two shards. The file equals the data at BGSAVE,
+/// loaded by ferrocache and by redis-server.
+#[test]
+fn incremental_bgsave_is_point_in_time() {
+    let d = TempDir::new("persist-inc");
+    let dir = dir_arg(&d);
+    // 300 us per key written: the save takes about a second.
+    let fc = start_ferrocache(&[
+        "--dir",
+        &dir,
+        "--threads",
+        "2",
+        "--rdb-key-save-delay",
+        "300",
+    ]);
+    let mut con = fc.client();
+    fill(&mut con);
+    bulk_load(&mut con, 3000, 100);
+    let expected = describe(&fc, false);
+    assert!(expected.len() > 3000);
+    assert_eq!(text(&qs(&mut con, "BGSAVE")), "Background saving started");
+    std::thread::sleep(Duration::from_millis(100));
+    // Rewrite every bulk key (other length), delete or expire some of
+    // the rest, add keys, move and flush databases.
+    bulk_load(&mut con, 3000, 37);
+    for i in (0..3000).step_by(7) {
+        qs(&mut con, &format!("DEL key:{i}"));
+    }
+    for i in (1..3000).step_by(11) {
+        qs(&mut con, &format!("PEXPIRE key:{i} 1"));
+    }
+    for k in ["str:small", "str:lzf", "str:ttl"] {
+        qs(&mut con, &format!("APPEND {k} more"));
+        qs(&mut con, &format!("PERSIST {k}"));
+    }
+    for i in 0..500 {
+        qs(&mut con, &format!("SET new:{i} x"));
+    }
+    qs(&mut con, "SWAPDB 0 1");
+    qs(&mut con, "SELECT 9");
+    qs(&mut con, "FLUSHDB");
+    qs(&mut con, "SELECT 0");
+    assert_eq!(
+        info_field(&mut con, "rdb_bgsave_in_progress"),
+        "1",
+        "the writes must happen while the save runs"
+    );
+    let cow: u64 = info_field(&mut con, "current_cow_peak").parse().expect("n");
+    assert!(cow > 100_000, "keys copied aside: {cow} bytes");
+    wait_bgsave(&mut con);
+    assert_eq!(info_field(&mut con, "rdb_last_bgsave_status"), "ok");
+    drop(con);
+    drop(fc);
+    let fc2 = start_ferrocache(&["--dir", &dir]);
+    assert_same(
+        &expected,
+        &describe(&fc2, false),
+        "incremental BGSAVE reloaded by ferrocache",
+    );
+    drop(fc2);
+    if let Some(redis) = start_redis_server(&["--dir", &dir]) {
+        assert_same(
+            &expected,
+            &describe(&redis, false),
+            "incremental BGSAVE loaded by redis-server",
+        );
+    }
+}
+
 #[test]
 fn dump_restore_both_ways() {
     let Some(redis) = start_redis_server(&[]) else {
@@ -1259,44 +1331,101 @@ fn idle_time_and_frequency_survive_snapshots() {
     assert!(idle_of(&mut fcc, "hot") < 5);
 }
 
-/// INFO persistence's fork figures are real: while a slowed-down BGSAVE
-/// runs and the parent rewrites values, the child's copied pages show in
-/// `current_cow_size`/`current_cow_peak`, progress in
-/// `current_save_keys_*`; after it, `rdb_last_cow_size` keeps the peak and
-/// the current figures are back to 0 (as Redis resets them).
+/// INFO persistence's copy-on-write figures are real: while a slowed-down
+/// BGSAVE runs and the node rewrites values, what the save has to keep
+/// of the old values shows in `current_cow_size`/`current_cow_peak`
+/// (a forked child's copied pages; the incremental save's keys copied
+/// aside), progress in `current_save_keys_*`; after it,
+/// `rdb_last_cow_size` keeps the peak and the current figures are back to
+/// 0 (as Redis resets them). The saving side runs at nice 19.
 #[test]
 fn bgsave_reports_copy_on_write_memory() {
+    cow_figures(false);
+}
+
+/// [`bgsave_reports_copy_on_write_memory`] with `bgsave-fork yes`.
+#[test]
+fn forked_bgsave_reports_copy_on_write_memory() {
+    cow_figures(true);
+}
+
+/// The nice value in a `/proc/.../stat` line.
+fn nice_of(stat: &str) -> i32 {
+    let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
+    after_comm
+        .split(' ')
+        .nth(16)
+        .expect("nice")
+        .parse()
+        .expect("n")
+}
+
+fn cow_figures(fork: bool) {
     let d = TempDir::new("persist-cow");
     let dir = dir_arg(&d);
     // 20,000 keys x 1 KB, 100 us per key: a save of about 2 s.
-    let fc = start_ferrocache(&["--dir", &dir, "--rdb-key-save-delay", "100"]);
+    let mode = if fork { "yes" } else { "no" };
+    let fc = start_ferrocache(&[
+        "--dir",
+        &dir,
+        "--rdb-key-save-delay",
+        "100",
+        "--bgsave-fork",
+        mode,
+    ]);
     let mut con = fc.client();
     bulk_load(&mut con, 20_000, 1000);
     assert_eq!(info_field(&mut con, "rdb_last_cow_size"), "0");
     assert_eq!(text(&qs(&mut con, "BGSAVE")), "Background saving started");
     assert_eq!(info_field(&mut con, "current_save_keys_total"), "20000");
-    // The snapshot child runs at the lowest CPU priority (nice 19), so it
-    // does not take CPU from the serving threads.
-    let children: Vec<u32> = std::fs::read_dir(format!("/proc/{}/task", fc.pid()))
-        .expect("task dir")
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|c| {
-            c.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect();
-    assert_eq!(children.len(), 1, "one BGSAVE child: {children:?}");
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", children[0])).expect("stat");
-    let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
-    let nice: i32 = after_comm
-        .split(' ')
-        .nth(16)
-        .expect("nice")
-        .parse()
-        .expect("n");
-    assert_eq!(nice, 19, "BGSAVE child's nice value");
+    let pid = fc.pid();
+    let tasks = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("task dir")
+            .flatten()
+            .map(|t| t.path())
+            .collect()
+    };
+    if fork {
+        // The snapshot child runs at the lowest CPU priority (nice 19), so
+        // it does not take CPU from the serving threads.
+        let children: Vec<u32> = tasks()
+            .iter()
+            .filter_map(|t| std::fs::read_to_string(t.join("children")).ok())
+            .flat_map(|c| {
+                c.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect::<Vec<u32>>()
+            })
+            .collect();
+        assert_eq!(children.len(), 1, "one BGSAVE child: {children:?}");
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", children[0])).expect("stat");
+        assert_eq!(nice_of(&stat), 19, "BGSAVE child's nice value");
+    } else {
+        // No child process; one `bgsave` thread at nice 19.
+        // (A thread names itself once it runs: poll briefly.)
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let saver = loop {
+            let saver: Vec<std::path::PathBuf> = tasks()
+                .into_iter()
+                .filter(|t| {
+                    std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim() == "bgsave")
+                })
+                .collect();
+            if !saver.is_empty() || Instant::now() > deadline {
+                break saver;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(saver.len(), 1, "one bgsave thread");
+        let stat = std::fs::read_to_string(saver[0].join("stat")).expect("stat");
+        assert_eq!(nice_of(&stat), 19, "bgsave thread's nice value");
+        let children = tasks()
+            .iter()
+            .filter_map(|t| std::fs::read_to_string(t.join("children")).ok())
+            .any(|c| !c.trim().is_empty());
+        assert!(!children, "an incremental BGSAVE forks nothing");
+    }
     let deadline = Instant::now() + Duration::from_secs(20);
     let (mut saw_cow, mut saw_progress) = (0u64, 0u64);
     while info_field(&mut con, "rdb_bgsave_in_progress") == "1" {

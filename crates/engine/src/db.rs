@@ -46,6 +46,12 @@ use index::Index;
 use rand::Rng;
 use std::sync::Arc;
 
+mod snapshot;
+pub use snapshot::{
+    pending_bytes as snapshot_pending_bytes, pending_peak as snapshot_pending_peak,
+    reset_pending_peak as snapshot_reset_pending_peak, Captured, SnapInfo, Step as SnapshotStep,
+};
+
 type Hasher = ahash::RandomState;
 
 const TTL_FLAG: u32 = 1 << 31;
@@ -598,6 +604,9 @@ pub struct Db {
     /// invalidations for them: the engine knows no pub/sub.
     /// Each with its global sequence number (`Tunables::key_events_seq`).
     pub key_events: Vec<(KeyEvent, Blob, u64)>,
+    /// The running incremental snapshot of this database, if any
+    /// (see [`snapshot`]).
+    snap: Option<Box<snapshot::SnapState>>,
 }
 
 /// What the engine did to a key by itself (see [`Db::key_events`]). The
@@ -637,6 +646,7 @@ impl Db {
             tunables,
             dirty: 0,
             key_events: Vec::new(),
+            snap: None,
         }
     }
 
@@ -702,6 +712,7 @@ impl Db {
         }
         let h = self.hash(&key);
         let i = self.slab.push(Slot { key, entry });
+        self.snap_new(i);
         let Db {
             index,
             slab,
@@ -778,9 +789,11 @@ impl Db {
     /// Remove slot `i` completely (index, TTL record, slab).
     fn remove_slot(&mut self, i: usize) -> Option<Slot> {
         let h = self.hash(&self.slab.get(i)?.key);
+        self.snap_before_write(i);
         self.index.remove(h, i as u32);
         let (removed, moved) = self.slab.swap_remove(i)?;
         if moved {
+            self.snap_moved(self.slab.len, i);
             // The former last slot now lives at `i`: repoint its index entry
             // and its TTL record.
             let old = self.slab.len as u32;
@@ -915,6 +928,7 @@ impl Db {
     /// counting, as Redis's `lookupKeyWrite`).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let i = self.find_live(key)?;
+        self.snap_before_write(i);
         let t = &self.tunables;
         let e = self.slab.get_mut(i).map(|s| &mut s.entry)?;
         Self::touch_entry(t, self.now, e);
@@ -958,6 +972,7 @@ impl Db {
         self.dirty += 1;
         match self.find(key) {
             Some(i) => {
+                self.snap_before_write(i);
                 let (t, now) = (&self.tunables, self.now);
                 let slot = self.slab.get_mut(i).map(|s| &mut s.entry)?;
                 e.set_access(slot.access());
@@ -981,6 +996,7 @@ impl Db {
         self.dirty += 1;
         match self.find_live(key) {
             Some(i) => {
+                self.snap_before_write(i);
                 if let Some(e) = self.entry_at_mut(i) {
                     e.value = value;
                     e.set_str_encoding(StrEncoding::Auto);
@@ -1020,6 +1036,7 @@ impl Db {
         let Some(i) = self.find(key) else {
             return false;
         };
+        self.snap_before_write(i);
         let existing = match self.entry_at(i) {
             Some(e) if e.has_ttl() => Some(e.pos()),
             Some(_) => None,
@@ -1038,6 +1055,7 @@ impl Db {
         let Some(i) = self.find(key) else {
             return false;
         };
+        self.snap_before_write(i);
         let pos = match self.entry_at_mut(i) {
             Some(e) if e.has_ttl() => {
                 e.meta &= ACCESS_MASK;
@@ -1058,6 +1076,7 @@ impl Db {
 
     /// Remove every key.
     pub fn clear(&mut self) {
+        self.snap_before_clear();
         self.slab.clear();
         self.index = Index::default();
         self.exp_at = Vec::new();
@@ -1270,6 +1289,7 @@ impl Db {
     /// is most of the cost of a multi-get.
     pub fn get_mut_with_ttl(&mut self, key: &[u8]) -> Option<(&mut Entry, Option<u64>, u32)> {
         let i = self.find_live(key)?;
+        self.snap_before_write(i);
         let ttl = self.entry_at(i).and_then(|e| self.ttl_of(e));
         let (t, now) = (&self.tunables, self.now);
         let e = self.slab.get_mut(i).map(|s| &mut s.entry)?;

@@ -1,4 +1,5 @@
-//! Crash-safe snapshot files and the forked background save.
+//! Crash-safe snapshot files, the incremental background save's file
+//! and the forked background save.
 //!
 //! A snapshot is written to `temp-<pid>.rdb` in the target directory,
 //! fsynced, renamed over the target (atomic on POSIX), and then the
@@ -6,13 +7,13 @@
 //! crash at any point leaves either the old complete file or the new
 //! complete file under the target name, never a partial one.
 
-use crate::writer::{write_rdb_progress, SaveOptions, SaveStats};
-use ferrocache_engine::Shard;
+use crate::writer::{write_rdb_incremental, write_rdb_progress, SaveOptions, SaveStats};
+use ferrocache_engine::{Keyspace, Shard};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Write `shards` to `target` crash-safely, using `tmp` (same directory)
@@ -38,26 +39,76 @@ pub fn save_to_path_progress(
     wrap: Option<&WrapFn>,
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<SaveStats> {
+    save_with(target, tmp, wrap, None, &mut |w| {
+        write_rdb_progress(w, shards, opts, progress)
+    })
+}
+
+/// Write the incremental snapshot `id` of `ks` (see
+/// [`crate::writer::write_rdb_incremental`]) to `target` crash-safely.
+/// The rename over `target` happens under `gate.0`, and only if `gate.1`
+/// (abort) is still clear: whoever aborts the save under the same lock
+/// knows that no older image can land over a file it writes afterwards
+/// (SHUTDOWN's save).
+#[allow(clippy::too_many_arguments)]
+pub fn save_incremental_to_path(
+    ks: &Keyspace,
+    id: u64,
+    target: &Path,
+    tmp: &Path,
+    opts: &SaveOptions,
+    wrap: Option<&WrapFn>,
+    gate: (&Mutex<()>, &AtomicBool),
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<SaveStats> {
+    let abort = gate.1;
+    save_with(target, tmp, wrap, Some(gate), &mut |w| {
+        write_rdb_incremental(w, ks, id, opts, abort, progress)
+    })
+}
+
+/// The crash-safe file protocol around `write`: temporary file, fsync,
+/// rename (under `gate` when given, see [`save_incremental_to_path`]),
+/// fsync of the directory; the temporary file is removed on any error.
+fn save_with(
+    target: &Path,
+    tmp: &Path,
+    wrap: Option<&WrapFn>,
+    gate: Option<(&Mutex<()>, &AtomicBool)>,
+    write: &mut dyn FnMut(&mut dyn Write) -> io::Result<SaveStats>,
+) -> io::Result<SaveStats> {
     let result = (|| {
         let f = File::create(tmp)?;
         let sink: Box<dyn Write> = Box::new(BufWriter::with_capacity(1 << 20, f.try_clone()?));
         let stats = match wrap {
             Some(w) => {
                 let mut enc = w(sink)?;
-                let s = write_rdb_progress(&mut enc, shards, opts, progress)?;
+                let s = write(&mut enc)?;
                 enc.finish()?;
                 s
             }
             None => {
                 let mut sink = sink;
-                let s = write_rdb_progress(&mut sink, shards, opts, progress)?;
+                let s = write(&mut sink)?;
                 sink.flush()?;
                 s
             }
         };
         f.sync_all()?;
         drop(f);
-        fs::rename(tmp, target)?;
+        match gate {
+            Some((lock, abort)) => {
+                let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+                if abort.load(Ordering::Relaxed) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Interrupted,
+                        "snapshot aborted",
+                    ));
+                }
+                fs::rename(tmp, target)?;
+            }
+            None => fs::rename(tmp, target)?,
+        }
         sync_dir(target)?;
         Ok(stats)
     })();
@@ -65,6 +116,20 @@ pub fn save_to_path_progress(
         let _ = fs::remove_file(tmp);
     }
     result
+}
+
+/// Put the calling thread (the incremental snapshot thread) at the lowest
+/// CPU priority: on a node with few cores it shares them with the serving
+/// threads, and a client's latency matters more than how soon the file is
+/// done. It still gets every idle cycle. A failure keeps the default.
+pub fn lowest_thread_priority() {
+    // SAFETY: plain syscalls about the calling thread: gettid takes no
+    // arguments; setpriority(PRIO_PROCESS, tid) sets that thread's nice
+    // value on Linux and touches no memory of ours.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+    }
 }
 
 /// fsync the directory holding `path`, making a rename durable.
@@ -77,7 +142,7 @@ pub fn sync_dir(path: &Path) -> io::Result<()> {
 }
 
 /// Wraps the file writer in another one (the encrypting envelope).
-pub type WrapFn = dyn Fn(Box<dyn Write>) -> io::Result<Box<dyn FinishWrite>>;
+pub type WrapFn = dyn Fn(Box<dyn Write>) -> io::Result<Box<dyn FinishWrite>> + Send + Sync;
 
 /// A writer with an explicit end (the encrypting envelope writes its final
 /// authenticated chunk there).

@@ -7,10 +7,12 @@ use crate::crc64::crc64;
 use crate::encoding::{intset_encode, parse_canonical_i64, ListpackBuilder};
 use crate::lzf;
 use crate::rdb::*;
+use ferrocache_engine::db::SnapshotStep;
 use ferrocache_engine::keyspace::Tunables;
 use ferrocache_engine::types::stream::{StreamId, StreamValue};
-use ferrocache_engine::{Entry, Shard, Value};
+use ferrocache_engine::{Entry, Keyspace, Shard, Value};
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Which eviction metadata each key carries in the file (Redis
@@ -447,16 +449,7 @@ pub fn write_rdb_progress<W: Write>(
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<SaveStats> {
     let mut w = Writer::new(out, opts.compress, opts.version);
-    w.raw(format!("REDIS{:04}", opts.version).as_bytes())?;
-    w.aux("redis-ver", b"7.0.15")?;
-    w.aux("redis-bits", b"64")?;
-    w.aux("ctime", (opts.now_ms / 1000).to_string().as_bytes())?;
-    w.aux("used-mem", opts.used_mem.to_string().as_bytes())?;
-    w.aux("aof-base", b"0")?;
-    for f in &opts.functions {
-        w.u8(OP_FUNCTION2)?;
-        w.string(f)?;
-    }
+    write_header(&mut w, opts)?;
     let ndb = shards.iter().map(|s| s.dbs.len()).max().unwrap_or(0);
     let mut keys = 0u64;
     for db in 0..ndb {
@@ -467,35 +460,85 @@ pub fn write_rdb_progress<W: Write>(
         if size == 0 {
             continue;
         }
-        w.u8(OP_SELECTDB)?;
-        w.len(db as u64)?;
-        w.u8(OP_RESIZEDB)?;
-        w.len(size as u64)?;
-        w.len(expires as u64)?;
+        write_select(&mut w, db, size, expires)?;
         for d in shards.iter().filter_map(|s| s.dbs.get(db)) {
             for (k, e, exp) in d.iter_with_expiry() {
-                if let Some(at) = exp {
-                    if at <= opts.now_ms {
-                        continue;
-                    }
-                    w.u8(OP_EXPIRETIME_MS)?;
-                    w.ms_time(at)?;
-                }
-                write_access(&mut w, &opts.access, e)?;
-                let t = w.type_of(&e.value);
-                w.u8(t)?;
-                w.string(k)?;
-                w.object(&e.value)?;
-                keys += 1;
-                if keys.is_multiple_of(PROGRESS_EVERY) {
-                    progress(keys);
-                }
-                if opts.key_save_delay != 0 {
-                    key_delay(opts.key_save_delay, keys);
-                }
+                write_key(&mut w, opts, k, e, exp, &mut keys, progress)?;
             }
         }
     }
+    write_footer(w, opts, keys, progress)
+}
+
+/// Magic, version, aux fields and function libraries.
+fn write_header<W: Write>(w: &mut Writer<W>, opts: &SaveOptions) -> io::Result<()> {
+    w.raw(format!("REDIS{:04}", opts.version).as_bytes())?;
+    w.aux("redis-ver", b"7.0.15")?;
+    w.aux("redis-bits", b"64")?;
+    w.aux("ctime", (opts.now_ms / 1000).to_string().as_bytes())?;
+    w.aux("used-mem", opts.used_mem.to_string().as_bytes())?;
+    w.aux("aof-base", b"0")?;
+    for f in &opts.functions {
+        w.u8(OP_FUNCTION2)?;
+        w.string(f)?;
+    }
+    Ok(())
+}
+
+/// SELECTDB and the RESIZEDB hint of one database.
+fn write_select<W: Write>(
+    w: &mut Writer<W>,
+    db: usize,
+    size: usize,
+    expires: usize,
+) -> io::Result<()> {
+    w.u8(OP_SELECTDB)?;
+    w.len(db as u64)?;
+    w.u8(OP_RESIZEDB)?;
+    w.len(size as u64)?;
+    w.len(expires as u64)
+}
+
+/// One key (skipped when it expired at or before the snapshot's time),
+/// counting it in `keys`.
+fn write_key<W: Write>(
+    w: &mut Writer<W>,
+    opts: &SaveOptions,
+    k: &[u8],
+    e: &Entry,
+    exp: Option<u64>,
+    keys: &mut u64,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<()> {
+    if let Some(at) = exp {
+        if at <= opts.now_ms {
+            return Ok(());
+        }
+        w.u8(OP_EXPIRETIME_MS)?;
+        w.ms_time(at)?;
+    }
+    write_access(w, &opts.access, e)?;
+    let t = w.type_of(&e.value);
+    w.u8(t)?;
+    w.string(k)?;
+    w.object(&e.value)?;
+    *keys += 1;
+    if keys.is_multiple_of(PROGRESS_EVERY) {
+        progress(*keys);
+    }
+    if opts.key_save_delay != 0 {
+        key_delay(opts.key_save_delay, *keys);
+    }
+    Ok(())
+}
+
+/// EOF opcode and checksum; flushes.
+fn write_footer<W: Write>(
+    mut w: Writer<W>,
+    opts: &SaveOptions,
+    keys: u64,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<SaveStats> {
     w.u8(OP_EOF)?;
     let crc = if opts.checksum { w.crc } else { 0 };
     w.raw(&crc.to_le_bytes())?;
@@ -503,6 +546,121 @@ pub fn write_rdb_progress<W: Write>(
     w.into_inner().flush()?;
     progress(keys);
     Ok(SaveStats { keys, bytes })
+}
+
+/// Keys copied per lock hold by the incremental snapshot (and at most
+/// about this many bytes of values): a batch costs a few microseconds
+/// of lock time, so a command waiting behind it barely notices.
+const SNAPSHOT_BATCH_KEYS: usize = 64;
+const SNAPSHOT_BATCH_BYTES: usize = 64 * 1024;
+
+/// Write the incremental snapshot `id` of `ks` (started with
+/// [`ferrocache_engine::Db::snapshot_begin`] on every database while all
+/// shards were locked): the image of that instant, read one short
+/// critical section at a time while the node keeps serving (see
+/// `ferrocache_engine::db::snapshot`). `abort` is checked between
+/// batches. The snapshot state of every database is gone when this
+/// returns, whatever the outcome.
+pub fn write_rdb_incremental<W: Write>(
+    out: W,
+    ks: &Keyspace,
+    id: u64,
+    opts: &SaveOptions,
+    abort: &AtomicBool,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<SaveStats> {
+    let r = write_incremental_inner(out, ks, id, opts, abort, progress);
+    // On success every state is already gone; on an error or an abort,
+    // drop what is left so writers stop copying keys aside.
+    for s in 0..ks.shard_count() {
+        if let Some(mut g) = ks.lock_shard(s) {
+            for d in &mut g.dbs {
+                d.snapshot_end(id);
+            }
+        }
+    }
+    r
+}
+
+fn write_incremental_inner<W: Write>(
+    out: W,
+    ks: &Keyspace,
+    id: u64,
+    opts: &SaveOptions,
+    abort: &AtomicBool,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<SaveStats> {
+    let aborted = || io::Error::new(io::ErrorKind::Interrupted, "snapshot aborted");
+    let mut w = Writer::new(out, opts.compress, opts.version);
+    write_header(&mut w, opts)?;
+    // Sizes at the start, per original database number (SWAPDB may move
+    // a database's data to another number meanwhile; the state remembers
+    // the number it had).
+    let ndb = ks.databases();
+    let mut sizes = vec![(0usize, 0usize); ndb];
+    for s in 0..ks.shard_count() {
+        if let Some(g) = ks.lock_shard(s) {
+            for info in g.dbs.iter().filter_map(|d| d.snapshot_info()) {
+                if info.id == id {
+                    if let Some(e) = sizes.get_mut(info.db_index) {
+                        e.0 += info.keys;
+                        e.1 += info.expires;
+                    }
+                }
+            }
+        }
+    }
+    let mut keys = 0u64;
+    let mut batch = Vec::with_capacity(SNAPSHOT_BATCH_KEYS);
+    for (db, &(size, expires)) in sizes.iter().enumerate() {
+        if size == 0 {
+            continue;
+        }
+        write_select(&mut w, db, size, expires)?;
+        for s in 0..ks.shard_count() {
+            loop {
+                if abort.load(Ordering::Relaxed) {
+                    return Err(aborted());
+                }
+                let step = {
+                    let Some(mut g) = ks.lock_shard(s) else {
+                        break;
+                    };
+                    let found = g.dbs.iter_mut().find(|d| {
+                        d.snapshot_info()
+                            .is_some_and(|i| i.id == id && i.db_index == db)
+                    });
+                    match found {
+                        Some(d) => d.snapshot_step(
+                            id,
+                            SNAPSHOT_BATCH_KEYS,
+                            SNAPSHOT_BATCH_BYTES,
+                            &mut batch,
+                        ),
+                        None => SnapshotStep::Done,
+                    }
+                };
+                for c in batch.drain(..) {
+                    write_key(
+                        &mut w,
+                        opts,
+                        &c.key,
+                        &c.entry,
+                        c.expire_at,
+                        &mut keys,
+                        progress,
+                    )?;
+                }
+                if step == SnapshotStep::Done {
+                    break;
+                }
+            }
+        }
+    }
+    if abort.load(Ordering::Relaxed) {
+        return Err(aborted());
+    }
+    write_footer(w, opts, keys, progress)
 }
 
 /// Bytes the value takes in a snapshot, without key and type byte (Redis

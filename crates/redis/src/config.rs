@@ -813,6 +813,7 @@ pub static PARAMS: &[Param] = &[
     // 32-byte key or a passphrase; snapshots are AES-256-GCM envelopes
     // while it is set (CONFIG SET rotates the key for the next save).
     // `rdb-load-partial`: start with the readable prefix of a damaged file.
+    // `bgsave-fork`: see below.
     int_("rdb-version", None, HIDDEN, 10, 11, 10),
     str_(
         "snapshot-encryption-key-file",
@@ -823,6 +824,9 @@ pub static PARAMS: &[Param] = &[
         Some(check_key_file),
     ),
     bool_("rdb-load-partial", None, HIDDEN | IMMUTABLE, false),
+    // `bgsave-fork`: BGSAVE forks a child as Redis does, instead of the
+    // default incremental snapshot thread (docs/architecture.md).
+    bool_("bgsave-fork", None, HIDDEN, false),
     // Special configs.
     special("dir", None, PROTECTED, Special::Dir),
     special("save", None, MULTI_ARG, Special::Save),

@@ -288,9 +288,17 @@ pub struct Server {
     pub tracking: crate::tracking::Tracking,
     /// Clients blocked on keys (BLPOP & co.) and CLIENT PAUSE state (H3).
     pub blocking: crate::blocking::Blocking,
+    /// This server's own `Arc`, for work that outlives the command that
+    /// starts it (the background save thread).
+    me: std::sync::Weak<Server>,
 }
 
 impl Server {
+    /// The `Arc` this server lives in (None only while it is being dropped).
+    pub fn arc(&self) -> Option<Arc<Server>> {
+        self.me.upgrade()
+    }
+
     /// Build a node from its configuration. `threads` decides the shard count.
     pub fn new(config: Config, threads: usize) -> Arc<Server> {
         let tunables = Arc::new(Tunables::default());
@@ -314,7 +322,8 @@ impl Server {
                     .collect()
             })
             .collect();
-        let server = Arc::new(Server {
+        let server = Arc::new_cyclic(|me| Server {
+            me: me.clone(),
             keyspace,
             config,
             clients: ClientRegistry::new(),

@@ -7,11 +7,22 @@
 //!
 //! # Point-in-time BGSAVE
 //! BGSAVE runs with every shard locked (the command is `GLOBAL`, or the
-//! cron locks them all), forks, and returns: the forked child owns a
-//! copy-on-write image of memory taken while no command could be half
-//! way, so the snapshot is consistent, and the parent releases the locks
-//! right after `fork` returns (a page-table copy: milliseconds even for
-//! GBs). A waiter thread reaps the child and records the outcome.
+//! cron locks them all), so no command is half way at its instant.
+//!
+//! By default it is *incremental*: every database gets a snapshot state
+//! ([`ferrocache_engine::db::SnapInfo`]: a bit per key, a cursor, a list
+//! of keys copied aside before a write changed them), the locks are
+//! released, and a `bgsave` thread at the lowest CPU priority walks the
+//! databases one short critical section at a time, writing the image of
+//! that instant while the node keeps serving. Nothing stops the world
+//! and a write pays a copy only the first time it touches a key not yet
+//! saved (see `ferrocache_engine::db::snapshot`).
+//!
+//! With `bgsave-fork yes` it forks instead, as Redis does: the child owns
+//! a copy-on-write image and the parent releases the locks right after
+//! `fork` returns (a page-table copy: milliseconds per GB, during which
+//! the node is stopped). A waiter thread reaps the child and records the
+//! outcome.
 //!
 //! State is process-wide ([`state`]): one node per process, and the
 //! waiter thread and the cron need it without a `Server` borrow.
@@ -26,7 +37,7 @@ use ferrocache_engine::{Entry, Locked, Shard};
 use ferrocache_persist::file::{self, Child, FinishWrite};
 use ferrocache_persist::{reader, writer, AccessInfo, Item, RdbError, SaveOptions};
 use parking_lot::Mutex;
-use std::io::{self, Write};
+use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -64,12 +75,29 @@ const BGSAVE_RETRY_DELAY_SECS: u64 = 5;
 const COW_SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 /// A running background save.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Running {
-    child: Child,
+    how: How,
     started: Instant,
     dirty_at_fork: u64,
 }
+
+/// How the running background save works.
+#[derive(Debug, Clone)]
+enum How {
+    /// A forked child process.
+    Fork(Child),
+    /// The incremental snapshot thread; set the flag to abort it.
+    Thread(std::sync::Arc<AtomicBool>),
+}
+
+/// Taken around an incremental save's final rename and around aborting
+/// it ([`kill_bgsave`]): once an abort is set under it, no older image
+/// can be renamed over a file saved afterwards (SHUTDOWN's save).
+static RENAME_GATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Numbers the incremental snapshots (each database's state carries it).
+static SNAPSHOT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Process-wide persistence bookkeeping (INFO persistence).
 #[derive(Debug)]
@@ -99,6 +127,8 @@ pub struct PersistState {
     pub save_keys_total: AtomicU64,
     /// Peak copy-on-write bytes of the last successful BGSAVE.
     pub last_cow: AtomicU64,
+    /// Keys written so far by the incremental snapshot thread.
+    pub thread_keys: AtomicU64,
     /// Function library sources read from a snapshot while no function
     /// engine is registered: kept so the next save writes them back.
     pub functions: Mutex<Vec<Vec<u8>>>,
@@ -135,6 +165,7 @@ pub fn state() -> &'static PersistState {
         cow_updated_ms: AtomicU64::new(0),
         save_keys_total: AtomicU64::new(0),
         last_cow: AtomicU64::new(0),
+        thread_keys: AtomicU64::new(0),
         functions: Mutex::new(Vec::new()),
     })
 }
@@ -214,7 +245,7 @@ fn key_file(server: &Server) -> Option<PathBuf> {
 }
 
 /// The encryption wrapper for the configured key, if any.
-type Wrap = Box<dyn Fn(Box<dyn Write>) -> io::Result<Box<dyn FinishWrite>>>;
+type Wrap = Box<file::WrapFn>;
 
 fn encryption_wrap(server: &Server) -> io::Result<Option<Wrap>> {
     match key_file(server) {
@@ -261,7 +292,7 @@ pub fn save_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
     let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
     let wrap = encryption_wrap(server)?;
     let shards: Vec<&Shard> = ks.shards().map(|(_, s)| &*s).collect();
-    let w = wrap.as_deref().map(|f| f as _);
+    let w = wrap.as_deref();
     file::save_to_path(&shards, &target, &tmp, &opts, w)?;
     let st = state();
     st.lastsave.store(unix_secs(), Ordering::Relaxed);
@@ -271,8 +302,9 @@ pub fn save_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// Fork a background save of the locked shards (all of them must be
-/// held). The caller releases the locks right after this returns.
+/// Start a background save of the locked shards (all of them must be
+/// held): incremental by default, forked with `bgsave-fork yes`. The
+/// caller releases the locks right after this returns.
 pub fn bgsave_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
     let st = state();
     let mut running = st.running.lock();
@@ -289,19 +321,69 @@ pub fn bgsave_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
         .shards()
         .map(|(_, s)| s.dbs.iter().map(|d| d.len() as u64).sum::<u64>())
         .sum();
-    let child = {
+    let how = if yes(server, "bgsave-fork") {
         let shards: Vec<&Shard> = ks.shards().map(|(_, s)| &*s).collect();
-        let w = wrap.as_deref().map(|f| f as _);
+        let w = wrap.as_deref();
         match file::fork_save(&shards, &target, &dir, &opts, w) {
-            Ok(c) => c,
+            Ok(c) => How::Fork(c),
             Err(e) => {
                 st.last_bgsave_ok.store(false, Ordering::Relaxed);
                 return Err(e);
             }
         }
+    } else {
+        let Some(me) = server.arc() else {
+            return Err(io::Error::other("server is shutting down"));
+        };
+        let id = SNAPSHOT_ID.fetch_add(1, Ordering::Relaxed);
+        for (_, shard) in ks.shards() {
+            for (i, d) in shard.dbs.iter_mut().enumerate() {
+                d.snapshot_begin(id, i);
+            }
+        }
+        ferrocache_engine::db::snapshot_reset_pending_peak();
+        st.thread_keys.store(0, Ordering::Relaxed);
+        let abort = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = abort.clone();
+        let tmp = dir.join(format!("temp-bgsave-{}.rdb", std::process::id()));
+        let spawned = std::thread::Builder::new()
+            .name("bgsave".into())
+            .spawn(move || {
+                file::lowest_thread_priority();
+                let mut progress = |n: u64| {
+                    let st = state();
+                    st.thread_keys.store(n, Ordering::Relaxed);
+                    sample_pending();
+                };
+                let w = wrap.as_deref();
+                let r = file::save_incremental_to_path(
+                    &me.keyspace,
+                    id,
+                    &target,
+                    &tmp,
+                    &opts,
+                    w,
+                    (&RENAME_GATE, &flag),
+                    &mut progress,
+                );
+                sample_pending();
+                let peak = state().cow_peak.load(Ordering::Relaxed);
+                finish_bgsave(r.is_ok(), peak);
+            });
+        if let Err(e) = spawned {
+            // The thread never ran: drop the snapshot states again.
+            for (_, shard) in ks.shards() {
+                for d in shard.dbs.iter_mut() {
+                    d.snapshot_end(id);
+                }
+            }
+            st.last_bgsave_ok.store(false, Ordering::Relaxed);
+            return Err(e);
+        }
+        How::Thread(abort)
     };
     let run = Running {
-        child,
+        how: how.clone(),
         started: Instant::now(),
         dirty_at_fork: dirty,
     };
@@ -312,32 +394,20 @@ pub fn bgsave_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
     st.cow_updated_ms.store(0, Ordering::Relaxed);
     st.save_keys_total.store(keys_total, Ordering::Relaxed);
     drop(running);
+    let How::Fork(child) = how else {
+        return Ok(());
+    };
     let spawned = std::thread::Builder::new()
         .name("bgsave-wait".into())
         .spawn(move || {
-            let mut sample = || sample_cow(run.child.pid);
-            let ok = file::wait_child_sampling(run.child, COW_SAMPLE_EVERY, &mut sample)
-                .unwrap_or(false);
-            let st = state();
-            st.last_bgsave_secs
-                .store(run.started.elapsed().as_secs() as i64, Ordering::Relaxed);
-            st.last_bgsave_ok.store(ok, Ordering::Relaxed);
-            if ok {
-                // The child's own measurement at its end, or the peak the
-                // samples saw (Redis: `stat_rdb_cow_bytes` = the peak).
-                let fin = file::child_info().map_or(0, |i| i.final_cow.load(Ordering::Relaxed));
-                let peak = st.cow_peak.load(Ordering::Relaxed).max(fin);
-                st.last_cow.store(peak, Ordering::Relaxed);
-                st.lastsave.store(unix_secs(), Ordering::Relaxed);
-                st.dirty_at_save.store(run.dirty_at_fork, Ordering::Relaxed);
-                st.saves.fetch_add(1, Ordering::Relaxed);
-            }
-            let mut r = st.running.lock();
-            st.cow_current.store(0, Ordering::Relaxed);
-            st.cow_peak.store(0, Ordering::Relaxed);
-            st.cow_updated_ms.store(0, Ordering::Relaxed);
-            st.save_keys_total.store(0, Ordering::Relaxed);
-            *r = None;
+            let mut sample = || sample_cow(child.pid);
+            let ok =
+                file::wait_child_sampling(child, COW_SAMPLE_EVERY, &mut sample).unwrap_or(false);
+            // The child's own measurement at its end, or the peak the
+            // samples saw (Redis: `stat_rdb_cow_bytes` = the peak).
+            let fin = file::child_info().map_or(0, |i| i.final_cow.load(Ordering::Relaxed));
+            let peak = state().cow_peak.load(Ordering::Relaxed).max(fin);
+            finish_bgsave(ok, peak);
         });
     if let Err(e) = spawned {
         // No waiter: kill the child rather than leave a zombie we cannot
@@ -348,6 +418,45 @@ pub fn bgsave_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
         return Err(e);
     }
     Ok(())
+}
+
+/// Record the end of the running background save (`peak`: its largest
+/// copy-on-write figure) and clear the running state.
+fn finish_bgsave(ok: bool, peak: u64) {
+    let st = state();
+    let run = st.running.lock().clone();
+    if let Some(run) = &run {
+        st.last_bgsave_secs
+            .store(run.started.elapsed().as_secs() as i64, Ordering::Relaxed);
+    }
+    st.last_bgsave_ok.store(ok, Ordering::Relaxed);
+    if ok {
+        st.last_cow.store(peak, Ordering::Relaxed);
+        st.lastsave.store(unix_secs(), Ordering::Relaxed);
+        if let Some(run) = &run {
+            st.dirty_at_save.store(run.dirty_at_fork, Ordering::Relaxed);
+        }
+        st.saves.fetch_add(1, Ordering::Relaxed);
+    }
+    let mut r = st.running.lock();
+    st.cow_current.store(0, Ordering::Relaxed);
+    st.cow_peak.store(0, Ordering::Relaxed);
+    st.cow_updated_ms.store(0, Ordering::Relaxed);
+    st.save_keys_total.store(0, Ordering::Relaxed);
+    st.thread_keys.store(0, Ordering::Relaxed);
+    *r = None;
+}
+
+/// Copy-on-write figures of the incremental save: keys copied aside and
+/// not yet written.
+fn sample_pending() {
+    let st = state();
+    let cur = ferrocache_engine::db::snapshot_pending_bytes() as u64;
+    let peak = ferrocache_engine::db::snapshot_pending_peak() as u64;
+    st.cow_current.store(cur, Ordering::Relaxed);
+    st.cow_peak.fetch_max(peak.max(cur), Ordering::Relaxed);
+    st.cow_updated_ms
+        .store(ferrocache_engine::clock::now_ms(), Ordering::Relaxed);
 }
 
 /// One copy-on-write sample of the running child (waiter thread).
@@ -361,11 +470,19 @@ fn sample_cow(pid: i32) {
     }
 }
 
-/// Kill a running background save (SHUTDOWN, DEBUG RELOAD).
+/// Kill a running background save (SHUTDOWN, DEBUG RELOAD). A forked
+/// child is signalled; the snapshot thread is told to stop, and from
+/// here on cannot rename its file over the target (it may hold no lock
+/// the caller waits for: the caller may hold every shard).
 pub fn kill_bgsave() {
-    let r = *state().running.lock();
-    if let Some(r) = r {
-        file::kill_child(r.child);
+    let r = state().running.lock().clone();
+    match r.map(|r| r.how) {
+        Some(How::Fork(child)) => file::kill_child(child),
+        Some(How::Thread(abort)) => {
+            let _g = RENAME_GATE.lock().unwrap_or_else(|p| p.into_inner());
+            abort.store(true, Ordering::Relaxed);
+        }
+        None => {}
     }
 }
 
@@ -583,9 +700,11 @@ pub fn info_section(s: &mut String, ctx: &mut Ctx<'_, '_>) {
         dirty_unlocked(ctx.server)
     };
     let st = state();
-    let running = *st.running.lock();
+    let running = st.running.lock().clone();
     let aof = yes(ctx.server, "appendonly");
-    let cur = running.map_or(-1, |r| r.started.elapsed().as_secs() as i64);
+    let cur = running
+        .as_ref()
+        .map_or(-1, |r| r.started.elapsed().as_secs() as i64);
     s.push_str("# Persistence\r\n");
     let mut f = |k: &str, v: String| {
         let _ = write!(s, "{k}:{v}\r\n");
@@ -593,13 +712,21 @@ pub fn info_section(s: &mut String, ctx: &mut Ctx<'_, '_>) {
     f("loading", "0".into());
     f("async_loading", "0".into());
     // The child's figures while it runs (Redis resets them when it ends).
-    let (peak, size, updated, total, processed) = if running.is_some() {
+    let (peak, size, updated, total, processed) = if let Some(r) = &running {
+        if matches!(r.how, How::Thread(_)) {
+            sample_pending();
+        }
         (
             st.cow_peak.load(Ordering::Relaxed),
             st.cow_current.load(Ordering::Relaxed),
             st.cow_updated_ms.load(Ordering::Relaxed),
             st.save_keys_total.load(Ordering::Relaxed),
-            file::child_info().map_or(0, |i| i.keys_processed.load(Ordering::Relaxed)),
+            match r.how {
+                How::Fork(_) => {
+                    file::child_info().map_or(0, |i| i.keys_processed.load(Ordering::Relaxed))
+                }
+                How::Thread(_) => st.thread_keys.load(Ordering::Relaxed),
+            },
         )
     } else {
         (0, 0, 0, 0, 0)
