@@ -46,6 +46,8 @@ pub fn save_to_path_progress(
 
 /// Write the incremental snapshot `id` of `ks` (see
 /// [`crate::writer::write_rdb_incremental`]) to `target` crash-safely.
+/// Call it on the thread dedicated to the save: that thread's CPU
+/// priority is managed by a [`crate::pacer::Pacer`] meanwhile.
 /// The rename over `target` happens under `gate.0`, and only if `gate.1`
 /// (abort) is still clear: whoever aborts the save under the same lock
 /// knows that no older image can land over a file it writes afterwards
@@ -62,8 +64,10 @@ pub fn save_incremental_to_path(
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<SaveStats> {
     let abort = gate.1;
+    // Runs on the snapshot thread: its priority adapts to the load.
+    let mut pacer = crate::pacer::Pacer::new();
     save_with(target, tmp, wrap, Some(gate), &mut |w| {
-        write_rdb_incremental(w, ks, id, opts, abort, progress)
+        write_rdb_incremental(w, ks, id, opts, abort, progress, &mut || pacer.tick())
     })
 }
 
@@ -116,20 +120,6 @@ fn save_with(
         let _ = fs::remove_file(tmp);
     }
     result
-}
-
-/// Put the calling thread (the incremental snapshot thread) at the lowest
-/// CPU priority: on a node with few cores it shares them with the serving
-/// threads, and a client's latency matters more than how soon the file is
-/// done. It still gets every idle cycle. A failure keeps the default.
-pub fn lowest_thread_priority() {
-    // SAFETY: plain syscalls about the calling thread: gettid takes no
-    // arguments; setpriority(PRIO_PROCESS, tid) sets that thread's nice
-    // value on Linux and touches no memory of ours.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
-    }
 }
 
 /// fsync the directory holding `path`, making a rename durable.

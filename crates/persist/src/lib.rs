@@ -17,6 +17,7 @@ pub mod crypt;
 pub mod encoding;
 pub mod file;
 pub mod lzf;
+pub mod pacer;
 pub mod rdb;
 pub mod reader;
 pub mod writer;

@@ -559,7 +559,7 @@ const SNAPSHOT_BATCH_BYTES: usize = 64 * 1024;
 /// shards were locked): the image of that instant, read one short
 /// critical section at a time while the node keeps serving (see
 /// `ferrocache_engine::db::snapshot`). `abort` is checked between
-/// batches. The snapshot state of every database is gone when this
+/// batches, and `on_batch` called after each. The snapshot state of every database is gone when this
 /// returns, whatever the outcome.
 pub fn write_rdb_incremental<W: Write>(
     out: W,
@@ -568,8 +568,9 @@ pub fn write_rdb_incremental<W: Write>(
     opts: &SaveOptions,
     abort: &AtomicBool,
     progress: &mut dyn FnMut(u64),
+    on_batch: &mut dyn FnMut(),
 ) -> io::Result<SaveStats> {
-    let r = write_incremental_inner(out, ks, id, opts, abort, progress);
+    let r = write_incremental_inner(out, ks, id, opts, abort, progress, on_batch);
     // On success every state is already gone; on an error or an abort,
     // drop what is left so writers stop copying keys aside.
     for s in 0..ks.shard_count() {
@@ -589,6 +590,7 @@ fn write_incremental_inner<W: Write>(
     opts: &SaveOptions,
     abort: &AtomicBool,
     progress: &mut dyn FnMut(u64),
+    on_batch: &mut dyn FnMut(),
 ) -> io::Result<SaveStats> {
     let aborted = || io::Error::new(io::ErrorKind::Interrupted, "snapshot aborted");
     let mut w = Writer::new(out, opts.compress, opts.version);
@@ -651,6 +653,7 @@ fn write_incremental_inner<W: Write>(
                         progress,
                     )?;
                 }
+                on_batch();
                 if step == SnapshotStep::Done {
                     break;
                 }

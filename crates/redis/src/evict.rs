@@ -47,9 +47,15 @@ pub use ferrocache_engine::evict::eviction_time_limit;
 /// nodes stay correct.
 static EVICTOR: Evictor = Evictor::new();
 
+/// Is used memory over `maxmemory`? Keys copied aside for a running
+/// snapshot do not count (Redis: `freeMemoryGetNotCountedMemory`, and a
+/// forked save's copied pages are not in `used_memory` either): they are
+/// freed as soon as the snapshot writes them, and evicting data to make
+/// room for them would only make the snapshot copy more.
 fn over_limit(ks: &Keyspace) -> bool {
     let max = ks.tunables.maxmemory.load(Ordering::Relaxed);
-    max != 0 && memory::used_memory() as u64 > max
+    let not_counted = ferrocache_engine::db::snapshot_pending_bytes();
+    max != 0 && memory::used_memory().saturating_sub(not_counted) as u64 > max
 }
 
 /// Make room for a command that may grow memory. Returns false when memory

@@ -97,6 +97,11 @@ pub struct SnapInfo {
     pub expires: usize,
 }
 
+/// What a captured key costs: its slot in the list, key and value.
+fn captured_size(key: &Blob, entry: &Entry) -> usize {
+    std::mem::size_of::<Captured>() + key.heap_size() + entry.value.mem_usage()
+}
+
 /// Per-database state of a running snapshot (see the module docs).
 #[derive(Debug)]
 pub(super) struct SnapState {
@@ -215,7 +220,7 @@ impl Db {
             st.set_done(i, true);
             if let Some(c) = self.capture_at(i) {
                 keys += 1;
-                bytes += c.key.len() + c.entry.value.mem_usage();
+                bytes += captured_size(&c.key, &c.entry);
                 out.push(c);
             }
         }
@@ -255,7 +260,7 @@ impl Db {
         if let Some(st) = self.snap.as_mut() {
             st.set_done(i, true);
             if let Some(c) = c {
-                let b = c.key.len() + c.entry.value.mem_usage();
+                let b = captured_size(&c.key, &c.entry);
                 st.captured_bytes += b;
                 pending_add(b);
                 st.captured.push(c);
@@ -298,7 +303,7 @@ impl Db {
             } else {
                 None
             };
-            let b = s.key.len() + s.entry.value.mem_usage();
+            let b = captured_size(&s.key, &s.entry);
             st.captured_bytes += b;
             pending_add(b);
             st.captured.push(Captured {

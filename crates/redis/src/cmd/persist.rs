@@ -284,7 +284,10 @@ pub fn bgsave_in_progress() -> bool {
 }
 
 /// Synchronous save of the locked shards (SAVE, SHUTDOWN, DEBUG RELOAD).
+/// A background save still running is stopped first: it would write an
+/// older image over this one.
 pub fn save_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
+    kill_bgsave();
     let now = ks.now();
     let dirty = dirty_locked(ks);
     let opts = save_options(server, now);
@@ -349,7 +352,6 @@ pub fn bgsave_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
         let spawned = std::thread::Builder::new()
             .name("bgsave".into())
             .spawn(move || {
-                file::lowest_thread_priority();
                 let mut progress = |n: u64| {
                     let st = state();
                     st.thread_keys.store(n, Ordering::Relaxed);
@@ -368,7 +370,14 @@ pub fn bgsave_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
                 );
                 sample_pending();
                 let peak = state().cow_peak.load(Ordering::Relaxed);
-                finish_bgsave(r.is_ok(), peak);
+                // Aborted on purpose (SHUTDOWN, a foreground save): not a
+                // failure, as Redis treats a child killed with SIGUSR1.
+                let outcome = match r {
+                    Ok(_) => Some(true),
+                    Err(_) if flag.load(Ordering::Relaxed) => None,
+                    Err(_) => Some(false),
+                };
+                finish_bgsave(outcome, peak);
             });
         if let Err(e) = spawned {
             // The thread never ran: drop the snapshot states again.
@@ -407,7 +416,7 @@ pub fn bgsave_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
             // samples saw (Redis: `stat_rdb_cow_bytes` = the peak).
             let fin = file::child_info().map_or(0, |i| i.final_cow.load(Ordering::Relaxed));
             let peak = state().cow_peak.load(Ordering::Relaxed).max(fin);
-            finish_bgsave(ok, peak);
+            finish_bgsave(Some(ok), peak);
         });
     if let Err(e) = spawned {
         // No waiter: kill the child rather than leave a zombie we cannot
@@ -420,17 +429,20 @@ pub fn bgsave_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// Record the end of the running background save (`peak`: its largest
-/// copy-on-write figure) and clear the running state.
-fn finish_bgsave(ok: bool, peak: u64) {
+/// Record the end of the running background save (`ok`: None when it was
+/// aborted on purpose, which leaves the last status alone; `peak`: its
+/// largest copy-on-write figure) and clear the running state.
+fn finish_bgsave(ok: Option<bool>, peak: u64) {
     let st = state();
     let run = st.running.lock().clone();
     if let Some(run) = &run {
         st.last_bgsave_secs
             .store(run.started.elapsed().as_secs() as i64, Ordering::Relaxed);
     }
-    st.last_bgsave_ok.store(ok, Ordering::Relaxed);
-    if ok {
+    if let Some(ok) = ok {
+        st.last_bgsave_ok.store(ok, Ordering::Relaxed);
+    }
+    if ok == Some(true) {
         st.last_cow.store(peak, Ordering::Relaxed);
         st.lastsave.store(unix_secs(), Ordering::Relaxed);
         if let Some(run) = &run {
