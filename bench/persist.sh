@@ -4,10 +4,15 @@
 #   bench/persist.sh                        # 1 GB of data (SIZE_MB=1024), 2 rounds
 #   SIZE_MB=64 ROUNDS=1 bench/persist.sh    # quick check
 #
-# The servers take turns (redis, ferrocache, redis, ferrocache, ...: ROUNDS
-# rounds), one at a time, so neither runs while the other is measured and
-# drift of the machine shows as round-to-round spread. For each server
-# and round:
+# The servers take turns (redis, ferrocache, fc-fork, redis, ...: ROUNDS
+# rounds), one at a time, so none runs while another is measured and
+# drift of the machine shows as round-to-round spread. `ferrocache` is the
+# default incremental (fork-less) BGSAVE, `fc-fork` the same binary with
+# `bgsave-fork yes` (SERVERS="redis ferrocache" leaves it out). Servers
+# are pinned to core SERVER_CPU (0) and redis-benchmark to CLIENT_CPU (1)
+# with taskset, ferrocache with --threads THREADS (1), like for like with
+# single-threaded Redis: a BGSAVE child or thread shares the server's
+# core. For each server and round:
 #   - SAVE: seconds and MB/s of RDB written;
 #   - load at start: seconds from process start to the first PONG, and MB/s;
 #   - GET and SET latency (redis-benchmark, 50 clients, random keys of the
@@ -16,8 +21,11 @@
 #     what the issue's target compares: p99 during BGSAVE <= 2x idle p99);
 #   - extra memory of BGSAVE: peak Private_Dirty of the forked children
 #     (pages copied on write, sampled every 10 ms from
-#     /proc/<child>/smaps_rollup by this script) and the server's own
-#     rdb_last_cow_size; the parent's RSS after the measurement.
+#     /proc/<child>/smaps_rollup by this script), the parent's RSS growth
+#     (peak during the BGSAVE phase minus RSS before it: where the
+#     incremental save's copies live), their sum as extra_MB, and the
+#     server's own rdb_last_cow_size; the parent's RSS after the
+#     measurement.
 # Output: one table row per server and round, plus a ratio line per round.
 # Needs: redis-server, redis-cli, redis-benchmark, bc, python3; builds
 # target/release/ferrocache. Memory: about 3x SIZE_MB free (dataset +
@@ -30,7 +38,10 @@ VALUE=${VALUE:-1000}
 KEYS=$((SIZE_MB * 1024 * 1024 / (VALUE + 16)))
 REQS=${REQS:-200000}
 CLIENTS=${CLIENTS:-50}
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-1}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+SERVERS=${SERVERS:-redis ferrocache fc-fork}
 ROUNDS=${ROUNDS:-2}
 START_TIMEOUT=${START_TIMEOUT:-900}
 BIN=target/release/ferrocache
@@ -49,10 +60,12 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start() { # name port dir
   local name=$1 port=$2 dir=$3
   if [ "$name" = redis ]; then
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
-      --logfile "$dir/log" & echo $! > "$WORK/$name.pid"
+    taskset -c "$SERVER_CPU" redis-server --port "$port" --bind 127.0.0.1 --save '' \
+      --appendonly no --dir "$dir" --logfile "$dir/log" & echo $! > "$WORK/$name.pid"
   else
-    "$BIN" redis --port "$port" --bind 127.0.0.1 --save '' --dir "$dir" --threads "$THREADS" \
+    local fork=no; [ "$name" = fc-fork ] && fork=yes
+    taskset -c "$SERVER_CPU" "$BIN" redis --port "$port" --bind 127.0.0.1 --save '' \
+      --dir "$dir" --threads "$THREADS" --bgsave-fork "$fork" \
       >"$dir/log" 2>&1 & echo $! > "$WORK/$name.pid"
   fi
   local pid; pid=$(cat "$WORK/$name.pid")
@@ -92,20 +105,23 @@ fill() { # port
 
 latency() { # port -> "get_p50 get_p99 get_max set_p50 set_p99 set_max"
   # CSV: "test","rps","avg","min","p50","p95","p99","max" (ms)
-  redis-benchmark -p "$1" -t get,set -n "$REQS" -c "$CLIENTS" -r "$KEYS" -d "$VALUE" --csv 2>/dev/null |
+  taskset -c "$CLIENT_CPU" redis-benchmark -p "$1" -t get,set -n "$REQS" -c "$CLIENTS" -r "$KEYS" -d "$VALUE" --csv 2>/dev/null |
     awk -F'","' '/^"GET"|^"SET"/ { gsub(/"/, "", $0); split($0, a, ","); printf "%s %s %s ", a[5], a[7], a[8] }'
 }
 
-sample_children() { # parent-pid -> peak Private_Dirty kB of any child, until $WORK/sampling goes
-  local peak=0
+sample_children() { # parent-pid -> "peak Private_Dirty kB of any child, peak parent RSS kB",
+  # until $WORK/sampling goes
+  local peak=0 rss_peak=0
   while [ -e "$WORK/sampling" ]; do
     for c in $(pgrep -P "$1" || true); do
       local d; d=$(awk '/^Private_Dirty/ {print $2}' "/proc/$c/smaps_rollup" 2>/dev/null || echo 0)
       [ "${d:-0}" -gt "$peak" ] && peak=$d
     done
+    local r; r=$(awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0)
+    [ "${r:-0}" -gt "$rss_peak" ] && rss_peak=$r
     sleep 0.01
   done
-  echo "$peak"
+  echo "$peak $rss_peak"
 }
 
 bgsave_loop() { # port  (BGSAVE back to back until killed)
@@ -125,13 +141,13 @@ mb() { echo "scale=1; $1 / 1048576" | bc; }
 echo "date: $(date -u +%FT%TZ)  host: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo)"
 echo "dataset: $KEYS keys x $VALUE bytes (~${SIZE_MB} MB), ferrocache --threads $THREADS," \
   "redis-benchmark -n $REQS -c $CLIENTS, $ROUNDS round(s)"
-printf "%-10s %3s %7s %8s %7s %8s | %7s %7s %7s %7s | %7s %7s %7s %7s | %7s %8s %7s %7s\n" \
+printf "%-10s %3s %7s %8s %7s %8s | %7s %7s %7s %7s | %7s %7s %7s %7s | %7s %7s %8s %8s %7s %7s\n" \
   server rnd save_s save_MB/s load_s load_MB/s \
   get_p99 bg_p99 set_p99 bg_p99 get_max bg_max set_max bg_max \
-  cow_MB info_cow dump_MB rss_MB
+  cow_MB rss+_MB extra_MB info_cow dump_MB rss_MB
 for round in $(seq 1 "$ROUNDS"); do
   declare -A P99=()
-  for name in redis ferrocache; do
+  for name in $SERVERS; do
     dir="$WORK/$name-$round"; mkdir -p "$dir"
     port=$(free_port)
     start "$name" "$port" "$dir"
@@ -146,6 +162,7 @@ for round in $(seq 1 "$ROUNDS"); do
     load_mbs=$(echo "scale=1; $bytes / 1048576 / $load_s" | bc)
     read -r g50 g99 gmax s50 s99 smax <<<"$(latency "$port")"
     pid=$(cat "$WORK/$name.pid")
+    rss_before=$(awk '/^VmRSS/ {print $2}' /proc/"$pid"/status)
     touch "$WORK/sampling"
     sample_children "$pid" > "$WORK/cow" & sampler=$!
     bgsave_loop "$port" & loop=$!
@@ -157,21 +174,26 @@ for round in $(seq 1 "$ROUNDS"); do
     kill "$loop" 2>/dev/null || true; wait "$loop" 2>/dev/null || true
     while [ "$(info_field "$port" rdb_bgsave_in_progress)" = 1 ]; do sleep 0.05; done
     rm -f "$WORK/sampling"; wait "$sampler" || true
-    cow_mb=$(echo "scale=1; $(cat "$WORK/cow") / 1024" | bc)
+    read -r cow_kb rss_peak_kb < "$WORK/cow"
+    cow_mb=$(echo "scale=1; $cow_kb / 1024" | bc)
+    grow_kb=$((rss_peak_kb > rss_before ? rss_peak_kb - rss_before : 0))
+    grow_mb=$(echo "scale=1; $grow_kb / 1024" | bc)
+    extra_mb=$(echo "scale=1; ($cow_kb + $grow_kb) / 1024" | bc)
     info_cow=$(mb "$(info_field "$port" rdb_last_cow_size)")
     rss_mb=$(echo "scale=1; $(awk '/^VmRSS/ {print $2}' /proc/"$pid"/status) / 1024" | bc)
-    printf "%-10s %3s %7.2f %8s %7.2f %8s | %7s %7s %7s %7s | %7s %7s %7s %7s | %7s %8s %7s %7s\n" \
+    printf "%-10s %3s %7.2f %8s %7.2f %8s | %7s %7s %7s %7s | %7s %7s %7s %7s | %7s %7s %8s %8s %7s %7s\n" \
       "$name" "$round" "$save_s" "$save_mbs" "$load_s" "$load_mbs" \
       "$g99" "$bg99" "$s99" "$bs99" "$gmax" "$bgmax" "$smax" "$bsmax" \
-      "$cow_mb" "$info_cow" "$(mb "$bytes")" "$rss_mb"
+      "$cow_mb" "$grow_mb" "$extra_mb" "$info_cow" "$(mb "$bytes")" "$rss_mb"
     P99[$name]="$g99 $bg99 $s99 $bs99"
     stop "$name" "$port"
     rm -rf "$dir"
   done
-  for name in redis ferrocache; do
+  for name in $SERVERS; do
     read -r a b c d <<<"${P99[$name]}"
     echo "  round $round $name: p99 during BGSAVE / idle: GET $(echo "scale=2; $b / $a" | bc)x, SET $(echo "scale=2; $d / $c" | bc)x (target <= 2x)"
   done
 done
 echo "(latencies in ms; bg_* = while BGSAVE runs back to back; cow_MB = peak Private_Dirty of the"
-echo " BGSAVE children sampled by this script, info_cow = the server's rdb_last_cow_size; dump_MB = RDB size)"
+echo " BGSAVE children sampled by this script, rss+_MB = the server's RSS growth during the BGSAVE"
+echo " phase, extra_MB = their sum, info_cow = the server's rdb_last_cow_size; dump_MB = RDB size)"
