@@ -358,16 +358,31 @@ pub fn bgsave_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
                     sample_pending();
                 };
                 let w = wrap.as_deref();
-                let r = file::save_incremental_to_path(
-                    &me.keyspace,
-                    id,
-                    &target,
-                    &tmp,
-                    &opts,
-                    w,
-                    (&RENAME_GATE, &flag),
-                    &mut progress,
-                );
+                // A panic must not leave the databases copying keys aside
+                // for a save nobody finishes: it counts as a failed save.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    file::save_incremental_to_path(
+                        &me.keyspace,
+                        id,
+                        &target,
+                        &tmp,
+                        &opts,
+                        w,
+                        (&RENAME_GATE, &flag),
+                        &mut progress,
+                    )
+                }))
+                .unwrap_or_else(|_| {
+                    for s in 0..me.keyspace.shard_count() {
+                        if let Some(mut g) = me.keyspace.lock_shard(s) {
+                            for d in &mut g.dbs {
+                                d.snapshot_end(id);
+                            }
+                        }
+                    }
+                    let _ = std::fs::remove_file(&tmp);
+                    Err(io::Error::other("snapshot thread panicked"))
+                });
                 sample_pending();
                 let peak = state().cow_peak.load(Ordering::Relaxed);
                 // Aborted on purpose (SHUTDOWN, a foreground save): not a
