@@ -559,8 +559,9 @@ const SNAPSHOT_BATCH_BYTES: usize = 64 * 1024;
 /// shards were locked): the image of that instant, read one short
 /// critical section at a time while the node keeps serving (see
 /// `ferrocache_engine::db::snapshot`). `abort` is checked between
-/// batches, and `on_batch` called after each. The snapshot state of every database is gone when this
-/// returns, whatever the outcome.
+/// batches, and `on_batch` called after each. The snapshot state of
+/// every database is gone when this returns (or unwinds), whatever the
+/// outcome.
 pub fn write_rdb_incremental<W: Write>(
     out: W,
     ks: &Keyspace,
@@ -570,28 +571,21 @@ pub fn write_rdb_incremental<W: Write>(
     progress: &mut dyn FnMut(u64),
     on_batch: &mut dyn FnMut(),
 ) -> io::Result<SaveStats> {
-    let r = write_incremental_inner(out, ks, id, opts, abort, progress, on_batch);
-    // On success every state is already gone; on an error or an abort,
-    // drop what is left so writers stop copying keys aside.
-    for s in 0..ks.shard_count() {
-        if let Some(mut g) = ks.lock_shard(s) {
-            for d in &mut g.dbs {
-                d.snapshot_end(id);
+    // On success every state is already gone; on an error, an abort or
+    // a panic, drop what is left so writers stop copying keys aside.
+    struct EndStates<'a>(&'a Keyspace, u64);
+    impl Drop for EndStates<'_> {
+        fn drop(&mut self) {
+            for s in 0..self.0.shard_count() {
+                if let Some(mut g) = self.0.lock_shard(s) {
+                    for d in &mut g.dbs {
+                        d.snapshot_end(self.1);
+                    }
+                }
             }
         }
     }
-    r
-}
-
-fn write_incremental_inner<W: Write>(
-    out: W,
-    ks: &Keyspace,
-    id: u64,
-    opts: &SaveOptions,
-    abort: &AtomicBool,
-    progress: &mut dyn FnMut(u64),
-    on_batch: &mut dyn FnMut(),
-) -> io::Result<SaveStats> {
+    let _end = EndStates(ks, id);
     let aborted = || io::Error::new(io::ErrorKind::Interrupted, "snapshot aborted");
     let mut w = Writer::new(out, opts.compress, opts.version);
     write_header(&mut w, opts)?;

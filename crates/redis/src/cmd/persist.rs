@@ -373,13 +373,7 @@ pub fn bgsave_locked(server: &Server, ks: &mut Locked<'_>) -> io::Result<()> {
                     )
                 }))
                 .unwrap_or_else(|_| {
-                    for s in 0..me.keyspace.shard_count() {
-                        if let Some(mut g) = me.keyspace.lock_shard(s) {
-                            for d in &mut g.dbs {
-                                d.snapshot_end(id);
-                            }
-                        }
-                    }
+                    // (The writer ends the snapshot states as it unwinds.)
                     let _ = std::fs::remove_file(&tmp);
                     Err(io::Error::other("snapshot thread panicked"))
                 });
