@@ -3,19 +3,40 @@
 # redis-server, same machine, same load generator.
 #
 #   bench/redis.sh                 # build, run everything, print tables
-#   NO_BUILD=1 ROUNDS=5 bench/redis.sh
+#   NO_BUILD=1 ROUNDS=7 bench/redis.sh
 #
 # Each server is pinned to core 0 and redis-benchmark to core 1 (taskset), so
-# the two never compete for a core. Workloads alternate between the servers
-# for ROUNDS rounds and the median is reported. Server CPU time is read from
+# the two never compete for a core. Server CPU time is read from
 # /proc/<pid>/stat (utime+stime) around every run: on a 2-core machine the
 # load generator can be the bottleneck, and "ops per server CPU-second"
 # compares the servers' efficiency independently of that.
 #
+# Method: a round is one *pair* of runs of a workload, one per server, back
+# to back, the order alternating from round to round (odd rounds Redis
+# first). Whatever drifts on the machine (other load, the sorted set
+# growing, the list filling) hits both runs of a pair alike, so the figure
+# reported is the **median of the per-pair ratios** ferrocache / redis, with
+# their **min-max** next to it. A range that straddles 1.00 is parity within
+# the noise of the method; a range entirely below (above) 1.00 is a real gap
+# (or lead). The ops/s columns are each server's median over the rounds.
+# With the defaults a full run takes ~10 minutes on 2 cores (~90k ops/s at
+# pipeline 1).
+#
 # Environment:
-#   ROUNDS (3)        rounds per workload (alternating servers)
-#   N1 (200000)       requests per run at pipeline 1
+#   ROUNDS (5)        pairs per workload (alternating order)
+#   WARMUP (1)        unpaired runs per server and workload before the
+#                     pairs (kept in the raw TSV as round "w", left out of
+#                     the tables): the first run after the previous workload
+#                     pays for cold caches and growing structures; "ZADD
+#                     grow P1" measures growth on purpose, every round
+#   N1 (400000)       requests per run at pipeline 1
 #   N16 (2000000)     requests per run at pipeline 16
+#   ZGROW_N (200000)  requests per run of "ZADD grow P1", which deletes the
+#                     sorted set before every run so that each run measures
+#                     the set growing from empty (to ~86,000 members at the
+#                     default KEYSPACE); "ZADD P1" keeps its set, so once
+#                     the warm-up run has filled it, it measures (mostly)
+#                     score updates of existing members
 #   CLIENTS (50)      connections
 #   KEYSPACE (100000) -r for random keys
 #   MEM_KEYS (1000000) keys loaded for the bytes-per-key figure
@@ -25,13 +46,17 @@
 #   NO_MEM=1          skip the memory measurements
 #   ZSET_MEMBERS (1000000) members loaded into one sorted set for the
 #                     bytes-per-member figure
-#   OUT               also write the raw TSV results here
+#   OUT               also write the raw TSV results here (one line per run:
+#                     workload, server, ops/s, p99 ms, server CPU s,
+#                     requests, round)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-3}
-N1=${N1:-200000}
+ROUNDS=${ROUNDS:-5}
+WARMUP=${WARMUP:-1}
+N1=${N1:-400000}
 N16=${N16:-2000000}
+ZGROW_N=${ZGROW_N:-200000}
 CLIENTS=${CLIENTS:-50}
 KEYSPACE=${KEYSPACE:-100000}
 MEM_KEYS=${MEM_KEYS:-1000000}
@@ -94,11 +119,20 @@ stop_servers() {
 # Server CPU time in clock ticks.
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
-# run_one <server-name> <port> <pid> <workload-name> <redis-benchmark args...>
+# Workload-specific reset before each run (not timed, not counted).
+prepare() {
+    case "$2" in
+        "ZADD grow"*) redis-cli -p "$1" DEL myzset >/dev/null ;;
+        *) true ;;
+    esac
+}
+
+# run_one <server-name> <port> <pid> <workload-name> <round> <redis-benchmark args...>
 run_one() {
-    local name=$1 port=$2 pid=$3 wl=$4
-    shift 4
+    local name=$1 port=$2 pid=$3 wl=$4 round=$5
+    shift 5
     local before after csv
+    prepare "$port" "$wl"
     before=$(cpu_ticks "$pid")
     csv=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" --csv "$@" 2>/dev/null | tail -n 1)
     after=$(cpu_ticks "$pid")
@@ -110,8 +144,8 @@ run_one() {
         [[ "$prev" == "-n" ]] && reqs=$a
         prev=$a
     done
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$name" "${rps:-0}" "${p99:-0}" \
-        "$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN{print t/hz}')" "$reqs" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$name" "${rps:-0}" "${p99:-0}" \
+        "$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN{print t/hz}')" "$reqs" "$round" >>"$RESULTS"
 }
 
 # Does the server know this command? (Workloads whose commands are missing
@@ -131,6 +165,7 @@ WORKLOADS=(
     "LPUSH P1|-t lpush -d 32 -n $N1 -P 1"
     "LPOP P1|-t lpop -d 32 -n $N1 -P 1"
     "HSET P1|-t hset -d 32 -r $KEYSPACE -n $N1 -P 1"
+    "ZADD grow P1|-t zadd -r $KEYSPACE -n $ZGROW_N -P 1"
     "ZADD P1|-t zadd -r $KEYSPACE -n $N1 -P 1"
 )
 probe() {
@@ -143,7 +178,7 @@ probe() {
     esac
 }
 
-echo "== throughput: $ROUNDS rounds, $CLIENTS clients, server on cpu $SERVER_CPU, redis-benchmark on cpu $CLIENT_CPU"
+echo "== throughput: $WARMUP warm-up + $ROUNDS paired rounds (N1=$N1, N16=$N16, ZGROW_N=$ZGROW_N), $CLIENTS clients, server on cpu $SERVER_CPU, redis-benchmark on cpu $CLIENT_CPU"
 start_servers
 # Populate GET's keyspace once on each server.
 for port in "$REDIS_PORT" "$FC_PORT"; do
@@ -158,18 +193,24 @@ for spec in "${WORKLOADS[@]}"; do
         SKIPPED+=("$wl")
         continue
     fi
+    for _ in $(seq 1 "$WARMUP"); do
+        # shellcheck disable=SC2086
+        run_one redis "$REDIS_PORT" "$REDIS_PID" "$wl" w $args
+        # shellcheck disable=SC2086
+        run_one ferrocache "$FC_PORT" "$FC_PID" "$wl" w $args
+    done
     for round in $(seq 1 "$ROUNDS"); do
         # Alternate which server goes first.
         if (( round % 2 )); then
             # shellcheck disable=SC2086
-            run_one redis "$REDIS_PORT" "$REDIS_PID" "$wl" $args
+            run_one redis "$REDIS_PORT" "$REDIS_PID" "$wl" "$round" $args
             # shellcheck disable=SC2086
-            run_one ferrocache "$FC_PORT" "$FC_PID" "$wl" $args
+            run_one ferrocache "$FC_PORT" "$FC_PID" "$wl" "$round" $args
         else
             # shellcheck disable=SC2086
-            run_one ferrocache "$FC_PORT" "$FC_PID" "$wl" $args
+            run_one ferrocache "$FC_PORT" "$FC_PID" "$wl" "$round" $args
             # shellcheck disable=SC2086
-            run_one redis "$REDIS_PORT" "$REDIS_PID" "$wl" $args
+            run_one redis "$REDIS_PORT" "$REDIS_PID" "$wl" "$round" $args
         fi
     done
     echo "   done: $wl"
@@ -241,31 +282,59 @@ for r in rows:
         continue
     wl, srv = r[0], r[1]
     rps, p99, cpu, reqs = (float(x or 0) for x in r[2:6])
+    # Round number (the pair this run belongs to); files written before
+    # rounds were recorded count runs per server instead.
+    rnd = r[6] if len(r) > 6 and r[6] else None
+    if rnd == "w":
+        continue  # warm-up run (raw TSV only)
     if wl not in order:
         order.append(wl)
     # Requests per server CPU-second for this run.
     eff = reqs / cpu if cpu > 0 else 0.0
-    runs.setdefault((wl, srv), []).append((rps, p99, eff))
+    lst = runs.setdefault((wl, srv), [])
+    lst.append((rps, p99, eff, rnd if rnd is not None else str(len(lst) + 1)))
 
 def med(rs, i):
     xs = [x[i] for x in rs]
     return statistics.median(xs) if xs else 0.0
 
-def ratio(a, b):
-    return f"{a / b:.2f}" if b else "n/a"
+def pair_ratios(f, r, i):
+    """ferrocache / redis for each round both servers ran (index i)."""
+    by_round = {x[3]: x[i] for x in r}
+    return [x[i] / by_round[x[3]] for x in f if by_round.get(x[3])]
+
+def summary(xs):
+    """(median, "min-max", verdict) of paired ratios."""
+    if not xs:
+        return "n/a", "n/a", "n/a"
+    lo, hi = min(xs), max(xs)
+    if lo >= 1.0:
+        verdict = ">= 1 in every pair"
+    elif hi < 1.0:
+        verdict = "< 1 in every pair"
+    else:
+        verdict = "parity (range spans 1)"
+    return f"{statistics.median(xs):.2f}", f"{lo:.2f}-{hi:.2f}", verdict
 
 print()
-print("Throughput (median of rounds; ratio = ferrocache / redis)")
+print("Throughput. ratio = median over rounds of the paired ratio ferrocache/redis")
+print("(each round = one run per server, back to back, order alternating);")
+print("range = min-max of those paired ratios. ops/s, p99, ops/CPU-s = median of rounds.")
 print()
-print("| workload | redis ops/s | ferrocache ops/s | ratio | redis p99 ms | ferrocache p99 ms "
-      "| redis ops/CPU-s | ferrocache ops/CPU-s | CPU-eff. ratio |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| workload | rounds | redis ops/s | ferrocache ops/s | ratio | ratio range | verdict "
+      "| redis p99 ms | ferrocache p99 ms "
+      "| redis ops/CPU-s | ferrocache ops/CPU-s | CPU-eff. ratio | CPU-eff. range |")
+print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
 for wl in order:
     r, f = runs.get((wl, "redis"), []), runs.get((wl, "ferrocache"), [])
     rr, fr = med(r, 0), med(f, 0)
     re_, fe = med(r, 2), med(f, 2)
-    print(f"| {wl} | {rr:,.0f} | {fr:,.0f} | {ratio(fr, rr)} | {med(r, 1):.3f} | {med(f, 1):.3f} "
-          f"| {re_:,.0f} | {fe:,.0f} | {ratio(fe, re_)} |")
+    tp = pair_ratios(f, r, 0)
+    tm, trange, verdict = summary(tp)
+    cm, crange, _ = summary(pair_ratios(f, r, 2))
+    print(f"| {wl} | {len(tp)} | {rr:,.0f} | {fr:,.0f} | {tm} | {trange} | {verdict} "
+          f"| {med(r, 1):.3f} | {med(f, 1):.3f} "
+          f"| {re_:,.0f} | {fe:,.0f} | {cm} | {crange} |")
 if skipped.strip():
     print()
     print(f"Skipped (command not implemented in ferrocache yet): {skipped}")
