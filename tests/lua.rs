@@ -764,3 +764,219 @@ fn scripts_are_atomic_across_shards() {
     let checks = reader.join().expect("reader");
     assert!(checks > 0);
 }
+
+/// A loop inside a Lua coroutine is paused (BUSY for others) and killed
+/// like any other: Lua 5.1 copies the main state's hook into coroutines,
+/// as Redis relies on. With `coroutine.resume` the kill error is returned
+/// to the script (as a table, as in Redis), which then finishes normally.
+/// A script catching the kill error with pcall in a loop still ends.
+#[test]
+fn coroutine_loop_is_killable_matches_redis() {
+    let Some(p) = Pair::start(&["--threads", "2"]) else {
+        return;
+    };
+    let sk: &[&[u8]] = &[b"SCRIPT", b"KILL"];
+    let fk: &[&[u8]] = &[b"FUNCTION", b"KILL"];
+    for body in [
+        &b"coroutine.wrap(function() while true do end end)()"[..],
+        b"local co = coroutine.create(function() while true do end end) \
+          local ok, e = coroutine.resume(co) \
+          local x = 0 for i = 1, 1000 do x = x + 1 end \
+          return {tostring(ok), type(e), e.err, x}",
+        b"while true do pcall(function() while true do end end) end",
+    ] {
+        let script: &[&[u8]] = &[b"EVAL", body, b"0"];
+        let f = busy_scenario(&p.fc_node, script, fk, sk);
+        let r = busy_scenario(&p.redis_node, script, fk, sk);
+        assert_eq!(show(&f), show(&r));
+        assert!(f[0].starts_with(b"-BUSY"), "{:?}", show(&f));
+        assert_eq!(f[5], b"+OK\r\n", "{:?}", show(&f));
+    }
+}
+
+/// FUNCTION LOAD of a library whose top-level code never ends fails after
+/// 500 ms with Redis's error, and the node goes on (functions still run).
+#[test]
+fn function_load_timeout_matches_redis() {
+    let Some(mut p) = Pair::start(&["--threads", "1"]) else {
+        return;
+    };
+    let spin = b"#!lua name=spin\nwhile true do end";
+    // Without the time limit the load never ends: fail, do not hang.
+    let _ = p.fc.stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let t = Instant::now();
+    let f = p.fc.call(&[b"FUNCTION", b"LOAD", spin]);
+    let took = t.elapsed();
+    let r = p.redis.call(&[b"FUNCTION", b"LOAD", spin]);
+    assert_eq!(String::from_utf8_lossy(&f), String::from_utf8_lossy(&r));
+    assert_eq!(
+        f,
+        b"-ERR Error registering functions: ERR FUNCTION LOAD timeout\r\n"
+    );
+    assert!(took >= Duration::from_millis(490), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    p.check_str("FUNCTION LIST");
+    // Slow but finished top-level code is fine, and the hook is back to
+    // counting (a loaded function runs at full speed and returns).
+    let ok = b"#!lua name=ok\nlocal n = 0 for i = 1, 300000 do n = n + 1 end\n\
+        redis.register_function('cnt', function() local m = 0 for i = 1, 300000 do m = m + 1 end return n + m end)";
+    p.check(&[b"FUNCTION", b"LOAD", ok]);
+    p.check_str("FCALL cnt 0");
+    p.check_str("PING");
+}
+
+/// FCALL finds functions through a name index: several libraries, then
+/// DELETE, REPLACE, FLUSH and RESTORE (FLUSH/APPEND/REPLACE) keep it right.
+#[test]
+fn fcall_with_several_libraries_matches_redis() {
+    let Some(mut p) = Pair::start(&["--threads", "2"]) else {
+        return;
+    };
+    let lib = |lib: &str, fns: &[&str], tag: &str| {
+        let mut s = format!("#!lua name={lib}\n");
+        for f in fns {
+            s.push_str(&format!(
+                "redis.register_function('{f}', function(keys, args) return '{lib}.{f}.{tag}' end)\n"
+            ));
+        }
+        s
+    };
+    let libs = [
+        lib("la", &["a1", "a2"], "v1"),
+        lib("lb", &["b1", "b2", "b3"], "v1"),
+        lib("lc", &["c1"], "v1"),
+    ];
+    for l in &libs {
+        p.check(&[b"FUNCTION", b"LOAD", l.as_bytes()]);
+    }
+    let all = ["a1", "a2", "b1", "b2", "b3", "c1", "zz"];
+    let fcall_all = |p: &mut Pair| {
+        for f in all {
+            p.check(&[b"FCALL", f.as_bytes(), b"0"]);
+        }
+    };
+    fcall_all(&mut p);
+    // A clash with another library's function fails; REPLACE drops b3.
+    p.check(&[
+        b"FUNCTION",
+        b"LOAD",
+        lib("ld", &["d1", "a1"], "v1").as_bytes(),
+    ]);
+    p.check_str("FCALL d1 0");
+    p.check(&[
+        b"FUNCTION",
+        b"LOAD",
+        b"REPLACE",
+        lib("lb", &["b1", "b4"], "v2").as_bytes(),
+    ]);
+    p.check_str("FCALL b3 0");
+    p.check_str("FCALL b4 0");
+    p.check_str("FCALL b1 0");
+    p.check_str("FUNCTION DELETE la");
+    p.check_str("FCALL a1 0");
+    p.check(&[b"FUNCTION", b"LOAD", lib("le", &["a1"], "v3").as_bytes()]);
+    fcall_all(&mut p);
+    let (dump, _) = p.both(&[b"FUNCTION", b"DUMP"]);
+    let dump = bulk_payload(&dump);
+    p.check_str("FUNCTION FLUSH");
+    fcall_all(&mut p);
+    p.check(&[b"FUNCTION", b"RESTORE", &dump]);
+    fcall_all(&mut p);
+    // Only one library collides (Redis reports the first in its dict's
+    // randomised order).
+    p.check_str("FUNCTION DELETE lb");
+    p.check_str("FUNCTION DELETE le");
+    p.check(&[b"FUNCTION", b"RESTORE", &dump, b"APPEND"]);
+    fcall_all(&mut p);
+    p.check(&[
+        b"FUNCTION",
+        b"LOAD",
+        b"REPLACE",
+        lib("lc", &["c9"], "v4").as_bytes(),
+    ]);
+    p.check(&[b"FUNCTION", b"RESTORE", &dump, b"REPLACE"]);
+    p.check_str("FCALL c9 0");
+    fcall_all(&mut p);
+    p.check_str("FUNCTION DELETE lb");
+    p.check(&[b"FUNCTION", b"RESTORE", &dump, b"FLUSH"]);
+    fcall_all(&mut p);
+}
+
+/// WATCH, UNWATCH, MULTI, DISCARD are answered while a script is past
+/// busy-reply-threshold (ALLOW_BUSY); commands queued then get BUSY and
+/// doom the transaction, EXEC answers EXECABORT. The WATCHes taken during
+/// the script hold afterwards: a key the script writes later fails the
+/// EXEC, untouched keys do not, and a key that existed at WATCH time and
+/// expired before EXEC fails it too.
+fn watch_during_busy(node: &common::Node) -> Vec<Vec<u8>> {
+    let mut setup = RespReader::new(node.raw());
+    setup.call(&[b"FLUSHALL"]);
+    setup.call(&[b"CONFIG", b"SET", b"busy-reply-threshold", b"100"]);
+    setup.call(&[b"SET", b"k1", b"v"]);
+    setup.call(&[b"SET", b"k2", b"v"]);
+    setup.call(&[b"SET", b"kx", b"v", b"PX", b"1500"]);
+    let t0 = Instant::now();
+    let mut a = RespReader::new(node.raw());
+    let mut clients: Vec<RespReader> = (0..4).map(|_| RespReader::new(node.raw())).collect();
+    for r in std::iter::once(&mut a).chain(clients.iter_mut()) {
+        let _ = r.stream.set_read_timeout(Some(Duration::from_secs(10)));
+    }
+    // Loops 700 ms (wall clock), then writes k1.
+    a.send(&[
+        b"EVAL",
+        b"local s = redis.call('TIME') \
+          while true do local n = redis.call('TIME') \
+            if (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 700000 then break end end \
+          redis.call('SET', 'k1', 'x') return 1",
+        b"0",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let [b, c, d, e] = &mut clients[..] else {
+        unreachable!()
+    };
+    let mut out = vec![
+        b.call(&[b"PING"]),
+        b.call(&[b"WATCH", b"k1"]),
+        b.call(&[b"UNWATCH"]),
+        b.call(&[b"MULTI"]),
+        b.call(&[b"WATCH", b"k1"]),
+        b.call(&[b"SET", b"k1", b"y"]),
+        b.call(&[b"DISCARD"]),
+        b.call(&[b"DISCARD"]),
+        b.call(&[b"WATCH"]),
+        b.call(&[b"MULTI"]),
+        b.call(&[b"EXEC"]),
+        b.call(&[b"EXEC"]),
+        c.call(&[b"WATCH", b"k2", b"k3"]),
+        d.call(&[b"WATCH", b"k1"]),
+        e.call(&[b"WATCH", b"kx"]),
+    ];
+    out.push(a.read_reply().expect("script reply"));
+    out.push(c.call(&[b"MULTI"]));
+    out.push(c.call(&[b"SET", b"k3", b"z"]));
+    out.push(c.call(&[b"EXEC"]));
+    out.push(d.call(&[b"MULTI"]));
+    out.push(d.call(&[b"GET", b"k1"]));
+    out.push(d.call(&[b"EXEC"]));
+    // kx expires 1500 ms after it was set.
+    let wait = Duration::from_millis(2000).saturating_sub(t0.elapsed());
+    std::thread::sleep(wait);
+    out.push(e.call(&[b"MULTI"]));
+    out.push(e.call(&[b"PING"]));
+    out.push(e.call(&[b"EXEC"]));
+    out.push(b.call(&[b"GET", b"k3"]));
+    out
+}
+
+#[test]
+fn watch_during_busy_script_matches_redis() {
+    let Some(p) = Pair::start(&["--threads", "1"]) else {
+        return;
+    };
+    let f = watch_during_busy(&p.fc_node);
+    let r = watch_during_busy(&p.redis_node);
+    assert_eq!(show(&f), show(&r));
+    assert_eq!(f[1], b"+OK\r\n", "{:?}", show(&f));
+    assert_eq!(f[21], b"*-1\r\n", "{:?}", show(&f));
+    assert_eq!(f[24], b"*-1\r\n", "{:?}", show(&f));
+}

@@ -532,3 +532,59 @@ fn scripts_swapdb_move_invalidate() {
         "1: FLUSHALL SYNC",
     ]);
 }
+
+/// Pushes for the connection running the command, against Redis 7.0: an
+/// invalidation for a key the client itself modifies comes after the
+/// command's whole reply (after EXEC's array, after a script's reply),
+/// while its own keyspace events and the invalidations it receives as
+/// another client's redirect target are written as they happen, usually
+/// before the reply. (No integer replies: they could read as client ids.)
+#[test]
+fn own_pushes_order_resp3() {
+    let Some(mut d) = Diff::start(3) else {
+        return;
+    };
+    d.script(&[
+        "0: HELLO 3",
+        "0: CONFIG SET notify-keyspace-events KEA",
+        "0: CLIENT TRACKING on",
+        "0: PSUBSCRIBE __keyspace@0__:*",
+        "0: GET k",
+        "0: SET k 1",
+        "0: GET k",
+        "0: LPUSH k2 a",
+        "0: LRANGE k2 0 -1",
+        "0: GET k",
+        "0: ZSCORE z m",
+        "0: MULTI",
+        "0: SET k 2",
+        "0: ZINCRBY z 5 m",
+        "0: GET k",
+        "0: EXEC",
+        "0: GET k",
+        "0: LRANGE k2 0 -1",
+        "0: ZSCORE z m",
+        "0: EVAL redis.call('set','k','3');redis.call('rpush','k2','c');return(redis.call('get','k')) 0",
+        "0: GET k",
+        "0: MGET k k2",
+        "0: GETDEL k",
+        "0: GET k",
+        "0: FLUSHDB",
+        // Connection 1 is connection 2's redirect target and writes the key
+        // connection 2 read.
+        "1: HELLO 3",
+        "1: SUBSCRIBE __redis__:invalidate",
+        "2: CLIENT TRACKING on REDIRECT {id1}",
+        "2: GET r",
+        "1: SET r 1",
+        "2: GET r",
+        "1: MULTI",
+        "1: SET r 2",
+        "1: GET r",
+        "1: EXEC",
+        "2: GET r",
+        "1: EVAL redis.call('set','r','3');return(1) 0",
+        "2: GET r",
+        "1: GETDEL r",
+    ]);
+}

@@ -15,10 +15,26 @@ pub enum RespVersion {
 }
 
 /// Appends encoded replies to a byte buffer.
+///
+/// Pushes addressed to the connection that is running a command (its own
+/// keyspace notifications, a PUBLISH to a channel it listens to) go in at
+/// the *push mark* ([`ReplyWriter::push_own`]) rather than at the end:
+/// Redis writes them into the client's buffer the moment the event fires
+/// inside the command, which for most commands is before their reply. The
+/// mark is reset to the end at the start of each command
+/// ([`ReplyWriter::begin_reply`]), so by default such pushes land before
+/// everything the command has replied so far; a handler whose Redis
+/// counterpart replies first moves the mark ([`ReplyWriter::mark_here`],
+/// [`ReplyWriter::set_push_mark`]). Costs nothing when nobody pushes.
 #[derive(Debug, Default)]
 pub struct ReplyWriter {
     buf: Vec<u8>,
     version: RespVersion,
+    /// Where the next own push goes (`<= buf.len()`).
+    mark: usize,
+    /// While set (a Lua script's reply buffer), own pushes are collected
+    /// here instead, for the caller's real buffer.
+    aside: Option<Vec<u8>>,
 }
 
 impl ReplyWriter {
@@ -26,7 +42,58 @@ impl ReplyWriter {
         ReplyWriter {
             buf: Vec::with_capacity(16 * 1024),
             version,
+            mark: 0,
+            aside: None,
         }
+    }
+
+    /// A command starts replying: own pushes go at the current end until
+    /// the mark moves.
+    #[inline]
+    pub fn begin_reply(&mut self) {
+        self.mark = self.buf.len();
+    }
+
+    /// What was written so far precedes the next own pushes (the handler
+    /// replied before the event, as its Redis counterpart does).
+    #[inline]
+    pub fn mark_here(&mut self) {
+        self.mark = self.buf.len();
+    }
+
+    /// Put the next own pushes at `pos` (a previous `len()` of this
+    /// command's reply), e.g. right after an array header.
+    #[inline]
+    pub fn set_push_mark(&mut self, pos: usize) {
+        self.mark = pos.min(self.buf.len());
+    }
+
+    /// Write a push for this very connection at the push mark, which then
+    /// moves past it (several pushes keep their order).
+    pub fn push_own(&mut self, bytes: &[u8]) {
+        if let Some(a) = self.aside.as_mut() {
+            a.extend_from_slice(bytes);
+            return;
+        }
+        let at = self.mark.min(self.buf.len());
+        if at == self.buf.len() {
+            self.buf.extend_from_slice(bytes);
+        } else {
+            self.buf.splice(at..at, bytes.iter().copied());
+        }
+        self.mark = at + bytes.len();
+    }
+
+    /// Collect own pushes aside (`on`) instead of writing them: for a
+    /// buffer that is not the connection's (a script's `redis.call`
+    /// replies). Turning it on drops anything collected before.
+    pub fn divert_pushes(&mut self, on: bool) {
+        self.aside = if on { Some(Vec::new()) } else { None };
+    }
+
+    /// The pushes collected while diverted (leaves diversion on).
+    pub fn take_diverted(&mut self) -> Vec<u8> {
+        self.aside.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     pub fn version(&self) -> RespVersion {
@@ -56,16 +123,19 @@ impl ReplyWriter {
 
     pub fn clear(&mut self) {
         self.buf.clear();
+        self.mark = 0;
     }
 
     /// Drop everything written after `mark` (a previous `len()`), used when a
     /// reply must be discarded (CLIENT REPLY OFF/SKIP).
     pub fn truncate(&mut self, mark: usize) {
         self.buf.truncate(mark);
+        self.mark = self.mark.min(self.buf.len());
     }
 
     /// Take the encoded bytes, leaving an empty buffer.
     pub fn take(&mut self) -> Vec<u8> {
+        self.mark = 0;
         std::mem::take(&mut self.buf)
     }
 
@@ -75,6 +145,7 @@ impl ReplyWriter {
         if self.buf.is_empty() {
             buf.clear();
             self.buf = buf;
+            self.mark = 0;
         }
     }
 
@@ -306,5 +377,37 @@ mod tests {
         w.boolean(true);
         w.double(1.5);
         assert_eq!(w.as_bytes(), b"%1\r\n_\r\n#t\r\n,1.5\r\n");
+    }
+
+    #[test]
+    fn own_pushes_go_at_the_mark() {
+        let mut w = ReplyWriter::new(RespVersion::Resp3);
+        w.ok();
+        w.begin_reply();
+        w.array(2);
+        let at = w.len();
+        w.int(1);
+        w.push_own(b">1\r\n:7\r\n");
+        w.push_own(b">1\r\n:8\r\n");
+        w.int(2);
+        assert_eq!(
+            w.as_bytes(),
+            b"+OK\r\n>1\r\n:7\r\n>1\r\n:8\r\n*2\r\n:1\r\n:2\r\n"
+        );
+        w.set_push_mark(at + 16);
+        w.push_own(b"_\r\n");
+        w.mark_here();
+        w.push_own(b"#t\r\n");
+        assert_eq!(
+            w.as_bytes(),
+            b"+OK\r\n>1\r\n:7\r\n>1\r\n:8\r\n*2\r\n_\r\n:1\r\n:2\r\n#t\r\n"
+        );
+        w.truncate(3);
+        w.push_own(b":0\r\n");
+        assert_eq!(w.as_bytes(), b"+OK:0\r\n");
+        w.divert_pushes(true);
+        w.push_own(b":9\r\n");
+        assert_eq!(w.take_diverted(), b":9\r\n");
+        assert_eq!(w.as_bytes(), b"+OK:0\r\n");
     }
 }

@@ -5,6 +5,13 @@
 //! Inside MULTI, a command that passes the checks is queued instead of run
 //! (`cmd::transaction`); EXEC later runs the queue through [`invoke`] under
 //! one set of shard locks.
+//!
+//! Pushes for the client running the command (its own keyspace events, a
+//! PUBLISH it receives) go at the reply writer's push mark, which
+//! [`execute`] and [`invoke`] reset to the end when a command starts: they
+//! precede its reply unless the handler notifies after replying, as Redis
+//! does (see `notify.rs`). Under CLIENT REPLY OFF/SKIP they are kept while
+//! the reply is dropped.
 
 use crate::client::{ClientState, ReplyMode};
 use crate::cmd::transaction;
@@ -24,9 +31,16 @@ pub fn execute(server: &Server, client: &mut ClientState, out: &mut ReplyWriter,
         return;
     }
     let mark = out.len();
+    out.begin_reply();
     let reply_mode = client.reply_mode;
     if reply_mode == ReplyMode::Skip {
         client.reply_mode = ReplyMode::SkipThis;
+    }
+    // CLIENT REPLY OFF/SKIP drops the reply but not the pushes (Redis 7.0
+    // still writes a client's own keyspace events): they are kept aside.
+    let quiet = matches!(client.reply_mode, ReplyMode::Off | ReplyMode::SkipThis);
+    if quiet {
+        out.divert_pushes(true);
     }
     run(server, client, out, argv);
     // Serve clients blocked on keys this command (or the EXEC / script it
@@ -43,8 +57,14 @@ pub fn execute(server: &Server, client: &mut ClientState, out: &mut ReplyWriter,
         }
         _ => {}
     }
+    if quiet {
+        let pushes = out.take_diverted();
+        out.divert_pushes(false);
+        out.raw(&pushes);
+    }
     // Client-side caching: invalidations for this client go after its reply
     // (pushes ignore CLIENT REPLY), BCAST batches are sent (H4).
+    out.mark_here();
     if server.tracking.active() {
         crate::tracking::after_command(server, client, out, argv);
     }
@@ -228,7 +248,13 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
 
     let start = Instant::now();
     let now = ferrocache_engine::clock::unix_ms_at(start);
-    let locked = lock_for(server, spec, argv, now);
+    // (h1) WATCH while a script is past the threshold (ALLOW_BUSY) takes no
+    // lock: the script holds the shards (see `script::defer_watch`).
+    let locked = if top.name == "watch" && crate::script::timed_out() {
+        server.keyspace.lock_none(now)
+    } else {
+        lock_for(server, spec, argv, now)
+    };
     drop(invoke(
         server, client, out, locked, start, idx, top, spec, argv,
     ));
@@ -296,6 +322,9 @@ pub(crate) fn invoke<'s>(
     } else {
         None
     };
+    // This command's own pushes (its keyspace events, see notify.rs) go
+    // before its reply unless the handler moves the mark.
+    out.begin_reply();
     let mut ctx = Ctx {
         server,
         client,

@@ -16,13 +16,25 @@
 //! eviction, and by the cron for active expiry.
 //!
 //! Messages go through pub/sub: `__keyspace@<db>__:<key>` carries the event,
-//! `__keyevent@<db>__:<event>` the key. A subscriber that is itself running
-//! the command gets them in its reply stream, in order, as in Redis.
+//! `__keyevent@<db>__:<event>` the key. A RESP3 subscriber that is itself
+//! running the command gets them in its own reply buffer, where Redis 7.0
+//! writes them (`addReplyPubsubMessage` into the current client while the
+//! command runs): at the buffer's push mark (`ReplyWriter::push_own`),
+//! which `dispatch::invoke` sets to the start of each command's reply, so
+//! by default they precede the reply, as for most Redis commands (SET,
+//! DEL, reads' `keymiss`...). Handlers whose Redis counterpart replies
+//! first (LPUSH, HSET, ZADD, the *STORE commands...) notify with
+//! [`notify_replied`], or [`notify_at`] a position inside their reply
+//! (ZPOPMIN after its array header); no extra cost when nobody listens. Inside MULTI/EXEC each
+//! queued command sets its own mark (the pushes land inside EXEC's array,
+//! as in Redis 7.0); a script's `redis.call` collects them aside and they
+//! go before the script's reply.
 
 use crate::ctx::Ctx;
 use crate::server::Server;
 use crate::tracking::{self, Me};
 use ferrocache_engine::{Blob, KeyEvent, Locked};
+use ferrocache_protocol::ReplyWriter;
 use std::sync::atomic::Ordering;
 
 /// Event classes (`notify.c` flag bits; the same as config.rs parses).
@@ -109,6 +121,144 @@ pub fn flush(ctx: &mut Ctx<'_, '_>) {
     let id = ctx.client.id;
     let mut me: Me<'_> = Some((id, &mut *ctx.out));
     drain_locked(server, &mut ctx.ks, &mut me);
+}
+
+/// The reply written so far comes, in Redis, before the events this
+/// command emits from now on (its handler replies, then notifies): the
+/// engine's pending events (a `new` at creation, a `keymiss` at lookup,
+/// which happened earlier) go out first at the push mark, then the mark
+/// moves to the end. For the GET forms of SET, where Redis replies before
+/// the write creates the key; handlers that notify right away use
+/// [`notify_replied`], which costs nothing more than [`notify`].
+#[inline]
+pub fn replied(ctx: &mut Ctx<'_, '_>) {
+    flush(ctx);
+    ctx.out.mark_here();
+}
+
+/// Engine events pending now (a lookup's `keymiss`) go at the end of what
+/// is written so far: MGET's, before each missing key's null.
+#[inline]
+pub fn flush_here(ctx: &mut Ctx<'_, '_>) {
+    if !pending(ctx.server) {
+        return;
+    }
+    ctx.out.mark_here();
+    flush(ctx);
+}
+
+/// Would [`notify`] do anything (notifications on, or someone tracking)?
+/// The same loads as its own check.
+#[inline]
+fn listening(ctx: &Ctx<'_, '_>) -> bool {
+    ctx.server
+        .config
+        .hot()
+        .notify_keyspace_events
+        .load(Ordering::Relaxed)
+        != 0
+        || ctx.server.tracking.active()
+}
+
+/// [`notify`] for a handler that has written its reply first, as its
+/// Redis counterpart does (`addReply`, then `notifyKeyspaceEvent`): the
+/// event (and anything later) follows the reply written so far, while the
+/// engine's earlier events (`new`, `keymiss`) go before it. Same cost as
+/// [`notify`] when nobody listens.
+#[inline]
+pub fn notify_replied(ctx: &mut Ctx<'_, '_>, class: u32, event: &str, key: &[u8]) {
+    if !listening(ctx) {
+        return;
+    }
+    replied(ctx);
+    let db = ctx.client.db;
+    notify_slow(ctx, db, class, event, key);
+}
+
+/// [`notify`] with the event placed at `pos`, a `ctx.out.len()` taken
+/// earlier in this reply: where Redis notifies in the middle of its reply,
+/// e.g. after ZPOPMIN's array header and before the elements.
+#[inline]
+pub fn notify_at(ctx: &mut Ctx<'_, '_>, pos: usize, class: u32, event: &str, key: &[u8]) {
+    if !listening(ctx) {
+        return;
+    }
+    flush(ctx);
+    ctx.out.set_push_mark(pos);
+    let db = ctx.client.db;
+    notify_slow(ctx, db, class, event, key);
+}
+
+/// [`notify_only`] after the reply written so far ([`notify_replied`]).
+#[inline]
+pub fn notify_only_replied(ctx: &mut Ctx<'_, '_>, class: u32, event: &str, key: &[u8]) {
+    if !notifying(ctx) {
+        return;
+    }
+    replied(ctx);
+    let db = ctx.client.db;
+    emit_slow(ctx, db, class, event, key, false);
+}
+
+/// [`notify_only`] at reply position `pos` ([`notify_at`]).
+#[inline]
+pub fn notify_only_at(ctx: &mut Ctx<'_, '_>, pos: usize, class: u32, event: &str, key: &[u8]) {
+    if !notifying(ctx) {
+        return;
+    }
+    flush(ctx);
+    ctx.out.set_push_mark(pos);
+    let db = ctx.client.db;
+    emit_slow(ctx, db, class, event, key, false);
+}
+
+/// Are keyspace notifications on at all? (One relaxed load.)
+#[inline]
+fn notifying(ctx: &Ctx<'_, '_>) -> bool {
+    ctx.server
+        .config
+        .hot()
+        .notify_keyspace_events
+        .load(Ordering::Relaxed)
+        != 0
+}
+
+/// [`flush`] into `w` (a reply being built aside, XREAD's body) at its
+/// push mark, for the running client's own events.
+pub fn flush_into(ctx: &mut Ctx<'_, '_>, w: &mut ReplyWriter) {
+    if !pending(ctx.server) {
+        return;
+    }
+    let server = ctx.server;
+    let id = ctx.client.id;
+    let mut me: Me<'_> = Some((id, w));
+    drain_locked(server, &mut ctx.ks, &mut me);
+}
+
+/// [`notify_only`] with the running client's own copy written into `w`
+/// at its push mark instead of the connection's buffer.
+pub fn notify_only_into(
+    ctx: &mut Ctx<'_, '_>,
+    w: &mut ReplyWriter,
+    class: u32,
+    event: &str,
+    key: &[u8],
+) {
+    let on = ctx
+        .server
+        .config
+        .hot()
+        .notify_keyspace_events
+        .load(Ordering::Relaxed);
+    if on == 0 {
+        return;
+    }
+    let server = ctx.server;
+    let db = ctx.client.db;
+    let id = ctx.client.id;
+    let mut me: Me<'_> = Some((id, w));
+    drain_locked(server, &mut ctx.ks, &mut me);
+    publish(server, class, event, key, db, me);
 }
 
 #[cold]

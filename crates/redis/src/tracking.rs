@@ -185,7 +185,7 @@ fn send(server: &Server, inner: &mut Inner, target: u64, payload: Payload<'_>, m
 fn deliver(to: &ClientShared, msg: &[u8], me: &mut Me<'_>) {
     if let Some((id, out)) = me.as_mut() {
         if *id == to.id {
-            out.raw(msg);
+            out.push_own(msg);
             return;
         }
     }

@@ -525,7 +525,8 @@ fn bitfield_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], ro: bool) -> CmdResul
     }
     store_bits(ctx, key, v, existed, changes > 0);
     if changes > 0 {
-        nt::notify(ctx, nt::STRING, "setbit", key);
+        // Redis replies with every field, then notifies.
+        nt::notify_replied(ctx, nt::STRING, "setbit", key);
     }
     Ok(())
 }

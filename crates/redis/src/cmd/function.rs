@@ -9,7 +9,7 @@ use crate::script::{self, RunMode, Vm};
 use crate::spec::{acl, flags::*, CommandSpec};
 use mlua::{Function, MultiValue, Value};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 const FCALL_FLAGS: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | GLOBAL;
 
@@ -140,7 +140,13 @@ pub struct Library {
 /// The functions' Lua state and registry.
 pub struct FuncState {
     pub vm: Vm,
+    /// Libraries by name (FUNCTION LIST/DUMP order). Changed only through
+    /// [`FuncState::insert_lib`] / [`FuncState::remove_lib`], which keep
+    /// `index` right.
     pub libs: BTreeMap<String, Library>,
+    /// Function name -> (library name, position in its `funcs`): FCALL's
+    /// lookup, one hash probe whatever the number of libraries.
+    index: HashMap<String, (String, usize)>,
 }
 
 impl FuncState {
@@ -148,14 +154,36 @@ impl FuncState {
         Ok(FuncState {
             vm: Vm::new(true)?,
             libs: BTreeMap::new(),
+            index: HashMap::new(),
         })
     }
 
     fn find(&self, name: &str) -> Option<&FuncInfo> {
-        self.libs
-            .values()
-            .flat_map(|l| l.funcs.iter())
-            .find(|f| f.name == name)
+        let (lib, i) = self.index.get(name)?;
+        self.libs.get(lib)?.funcs.get(*i)
+    }
+
+    /// The library that has a function called `name`.
+    fn owner(&self, name: &str) -> Option<&str> {
+        self.index.get(name).map(|(lib, _)| lib.as_str())
+    }
+
+    /// Add (or replace) library `name` and index its functions.
+    fn insert_lib(&mut self, name: String, lib: Library) {
+        self.remove_lib(&name);
+        for (i, f) in lib.funcs.iter().enumerate() {
+            self.index.insert(f.name.clone(), (name.clone(), i));
+        }
+        self.libs.insert(name, lib);
+    }
+
+    /// Remove library `name` and its functions from the index.
+    fn remove_lib(&mut self, name: &str) -> Option<Library> {
+        let lib = self.libs.remove(name)?;
+        for f in &lib.funcs {
+            self.index.remove(&f.name);
+        }
+        Some(lib)
     }
 }
 
@@ -377,18 +405,14 @@ fn install(st: &mut FuncState, name: String, lib: Library, replace: bool) -> Cmd
         )));
     }
     for f in &lib.funcs {
-        let clash = st
-            .libs
-            .iter()
-            .any(|(ln, l)| *ln != name && l.funcs.iter().any(|g| g.name == f.name));
-        if clash {
+        if st.owner(&f.name).is_some_and(|owner| owner != name) {
             return Err(CmdError::msg(format!(
                 "ERR Function {} already exists",
                 f.name
             )));
         }
     }
-    st.libs.insert(name, lib);
+    st.insert_lib(name, lib);
     Ok(())
 }
 
@@ -410,7 +434,13 @@ fn function_load(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     }
     let eng = script::engine()?;
     let mut st = eng.func.lock();
-    let (name, lib) = load_library(&st, argv[i])?;
+    let loaded = {
+        // Redis gives the library's top-level code 500 ms.
+        let _timer = script::LoadTimer::start();
+        load_library(&st, argv[i])
+    };
+    st.vm.reset_hook();
+    let (name, lib) = loaded?;
     install(&mut st, name.clone(), lib, replace)?;
     recount(&st);
     ctx.out.bulk(name.as_bytes());
@@ -421,7 +451,7 @@ fn function_delete(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let eng = script::engine()?;
     let name = String::from_utf8_lossy(argv[2]).into_owned();
     let mut st = eng.func.lock();
-    if st.libs.remove(&name).is_none() {
+    if st.remove_lib(&name).is_none() {
         return err("ERR Library not found");
     }
     recount(&st);
@@ -769,15 +799,36 @@ fn function_restore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     match policy {
         Policy::Flush => *st = staged,
         Policy::Append | Policy::Replace => {
-            // Libraries keep the VM they were compiled in alive through
-            // their Function handles, so moving them across is fine.
-            for (name, lib) in std::mem::take(&mut staged.libs) {
-                if st.libs.contains_key(&name) && policy == Policy::Append {
+            // As Redis's `libraryJoin`: check every collision first, so a
+            // failed RESTORE changes nothing.
+            let incoming = std::mem::take(&mut staged.libs);
+            let replace = policy == Policy::Replace;
+            if !replace {
+                if let Some(name) = incoming.keys().find(|n| st.libs.contains_key(*n)) {
                     return Err(CmdError::msg(format!("ERR Library {name} already exists")));
                 }
-                let code = lib.code.clone();
-                let (n2, lib2) = load_library(&st, &code)?;
-                install(&mut st, n2, lib2, policy == Policy::Replace)?;
+            }
+            for lib in incoming.values() {
+                for f in &lib.funcs {
+                    if st
+                        .owner(&f.name)
+                        .is_some_and(|owner| !(replace && incoming.contains_key(owner)))
+                    {
+                        return Err(CmdError::msg(format!(
+                            "ERR Function {} already exists",
+                            f.name
+                        )));
+                    }
+                }
+            }
+            // Libraries are compiled again in this state (a function runs
+            // in the VM it was compiled in); what they replace goes first.
+            for name in incoming.keys() {
+                st.remove_lib(name);
+            }
+            for lib in incoming.into_values() {
+                let (name, lib) = load_library(&st, &lib.code)?;
+                install(&mut st, name, lib, replace)?;
             }
         }
     }
@@ -894,5 +945,48 @@ mod tests {
             assert_eq!(read_rdb_string(&b, &mut pos), Some(s));
             assert_eq!(pos, b.len());
         }
+    }
+
+    /// The FCALL index follows libraries in and out: several libraries,
+    /// replace, delete, clash.
+    #[test]
+    fn function_index_follows_libraries() {
+        let mut st = FuncState::new().expect("lua state");
+        let code = |lib: &str, fns: &[&str]| {
+            let mut s = format!("#!lua name={lib}\n");
+            for f in fns {
+                s.push_str(&format!("redis.register_function('{f}', function() end)\n"));
+            }
+            s.into_bytes()
+        };
+        let load = |st: &mut FuncState, c: &[u8], replace: bool| {
+            let (name, lib) = load_library(st, c).map_err(|_| ())?;
+            install(st, name, lib, replace).map_err(|_| ())
+        };
+        for (lib, fns) in [
+            ("la", &["a1", "a2"][..]),
+            ("lb", &["b1"]),
+            ("lc", &["c1", "c2", "c3"]),
+        ] {
+            assert!(load(&mut st, &code(lib, fns), false).is_ok());
+        }
+        let owner = |st: &FuncState, f: &str| st.owner(f).map(str::to_string);
+        assert_eq!(st.index.len(), 6);
+        assert_eq!(owner(&st, "c2").as_deref(), Some("lc"));
+        assert_eq!(st.find("c3").map(|f| f.name.as_str()), Some("c3"));
+        // A clash with another library leaves everything as it was.
+        assert!(load(&mut st, &code("ld", &["d1", "a2"]), false).is_err());
+        assert_eq!(owner(&st, "d1"), None);
+        assert_eq!(owner(&st, "a2").as_deref(), Some("la"));
+        // REPLACE drops the old library's functions.
+        assert!(load(&mut st, &code("lc", &["c9", "c1"]), true).is_ok());
+        assert_eq!(owner(&st, "c2"), None);
+        assert_eq!(st.find("c1").map(|f| f.name.as_str()), Some("c1"));
+        assert_eq!(st.find("c9").map(|f| f.name.as_str()), Some("c9"));
+        assert!(st.remove_lib("la").is_some());
+        assert!(st.find("a1").is_none() && st.find("a2").is_none());
+        assert_eq!(st.index.len(), 3);
+        let total: usize = st.libs.values().map(|l| l.funcs.len()).sum();
+        assert_eq!(st.index.len(), total);
     }
 }

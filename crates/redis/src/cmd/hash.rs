@@ -346,14 +346,14 @@ fn set_pairs(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], name: &str) -> Result<i64, C
 fn hset(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let n = set_pairs(ctx, argv, "hset")?;
     ctx.out.int(n);
-    nt::notify(ctx, nt::HASH, "hset", argv[1]);
+    nt::notify_replied(ctx, nt::HASH, "hset", argv[1]);
     Ok(())
 }
 
 fn hmset(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     set_pairs(ctx, argv, "hmset")?;
     ctx.out.ok();
-    nt::notify(ctx, nt::HASH, "hset", argv[1]);
+    nt::notify_replied(ctx, nt::HASH, "hset", argv[1]);
     Ok(())
 }
 
@@ -377,7 +377,7 @@ fn hsetnx(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     })?;
     ctx.out.int(i64::from(added));
     if added {
-        nt::notify(ctx, nt::HASH, "hset", key);
+        nt::notify_replied(ctx, nt::HASH, "hset", key);
     }
     Ok(())
 }
@@ -520,7 +520,7 @@ fn hincrby(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         Ok(n)
     })?;
     ctx.out.int(n);
-    nt::notify(ctx, nt::HASH, "hincrby", key);
+    nt::notify_replied(ctx, nt::HASH, "hincrby", key);
     Ok(())
 }
 
@@ -547,7 +547,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         Ok(s)
     })?;
     ctx.out.bulk(s.as_bytes());
-    nt::notify(ctx, nt::HASH, "hincrbyfloat", key);
+    nt::notify_replied(ctx, nt::HASH, "hincrbyfloat", key);
     Ok(())
 }
 

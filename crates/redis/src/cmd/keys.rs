@@ -291,6 +291,7 @@ fn expire_generic(
             return Ok(());
         }
     }
+    // Redis: a deletion is notified before the reply, a new TTL after it.
     let event = if when <= now {
         db.remove(key);
         "del"
@@ -299,7 +300,11 @@ fn expire_generic(
         "expire"
     };
     out.int(1);
-    nt::notify(ctx, nt::GENERIC, event, key);
+    if event == "expire" {
+        nt::notify_replied(ctx, nt::GENERIC, event, key);
+    } else {
+        nt::notify(ctx, nt::GENERIC, event, key);
+    }
     Ok(())
 }
 

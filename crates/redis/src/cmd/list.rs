@@ -124,6 +124,25 @@ pub(crate) fn push<I>(
 where
     I: ExactSizeIterator<Item = Blob>,
 {
+    let (len, pushed) = push_silent(ctx, key, end, elems, only_existing)?;
+    if pushed {
+        nt::notify(ctx, nt::LIST, push_event(end), key);
+    }
+    Ok(len)
+}
+
+/// [`push`] without the keyspace event: (new length, whether anything was
+/// pushed), for LPUSH & co., which reply before notifying as Redis does.
+fn push_silent<I>(
+    ctx: &mut Ctx<'_, '_>,
+    key: &[u8],
+    end: End,
+    elems: I,
+    only_existing: bool,
+) -> Result<(usize, bool), WrongType>
+where
+    I: ExactSizeIterator<Item = Blob>,
+{
     let db = ctx.db(key);
     let n = elems.len();
     match db.get_mut(key) {
@@ -137,10 +156,9 @@ where
             }
             let len = l.len();
             db.dirty += 1;
-            notify_push(ctx, key, end);
-            Ok(len)
+            Ok((len, true))
         }
-        None if only_existing => Ok(0),
+        None if only_existing => Ok((0, false)),
         None => {
             let mut l = ListValue::with_capacity(n);
             for v in elems {
@@ -149,31 +167,30 @@ where
             let len = l.len();
             if len > 0 {
                 db.set(key, Value::List(l));
-                notify_push(ctx, key, end);
             }
-            Ok(len)
+            Ok((len, len > 0))
         }
     }
 }
 
 /// The keyspace event of a push (one per command, as Redis).
-fn notify_push(ctx: &mut Ctx<'_, '_>, key: &[u8], end: End) {
-    let ev = if matches!(end, End::Head) {
+fn push_event(end: End) -> &'static str {
+    if matches!(end, End::Head) {
         "lpush"
     } else {
         "rpush"
-    };
-    nt::notify(ctx, nt::LIST, ev, key);
+    }
 }
 
 /// The keyspace events of a pop: `lpop`/`rpop`, then `del` if the list went.
+/// Every pop replies first in Redis, so these follow the reply.
 fn notify_pop(ctx: &mut Ctx<'_, '_>, key: &[u8], end: End, deleted: bool) {
     let ev = if matches!(end, End::Head) {
         "lpop"
     } else {
         "rpop"
     };
-    nt::notify(ctx, nt::LIST, ev, key);
+    nt::notify_replied(ctx, nt::LIST, ev, key);
     if deleted {
         nt::notify(ctx, nt::GENERIC, "del", key);
     }
@@ -262,8 +279,12 @@ fn resolve_index(index: i64, len: usize) -> Option<usize> {
 
 fn push_cmd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], end: End, only_existing: bool) -> CmdResult {
     let elems = argv[2..].iter().map(|a| Blob::new(a));
-    let len = push(ctx, argv[1], end, elems, only_existing)?;
+    let (len, pushed) = push_silent(ctx, argv[1], end, elems, only_existing)?;
     ctx.out.int(len as i64);
+    if pushed {
+        // Redis: `new` at creation, the reply, then `lpush`/`rpush`.
+        nt::notify_replied(ctx, nt::LIST, push_event(end), argv[1]);
+    }
     Ok(())
 }
 
@@ -498,7 +519,7 @@ fn lset(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     }
     db.dirty += 1;
     out.ok();
-    nt::notify(ctx, nt::LIST, "lset", key);
+    nt::notify_replied(ctx, nt::LIST, "lset", key);
     Ok(())
 }
 

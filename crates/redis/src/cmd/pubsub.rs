@@ -325,8 +325,10 @@ impl PubSub {
         let mut deliver = |c: &Arc<ClientShared>, enc: &mut Encoded<'_>| {
             if let Some((id, out)) = me.as_mut() {
                 if c.id == *id {
-                    let resp3 = out.is_resp3();
-                    out.raw(enc.get(resp3));
+                    // At the push mark: where Redis's write into the
+                    // running client's buffer lands (see ReplyWriter).
+                    let resp3 = c.resp.load(Ordering::Relaxed) == 3;
+                    out.push_own(enc.get(resp3));
                     return;
                 }
             }

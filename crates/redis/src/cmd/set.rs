@@ -207,7 +207,16 @@ fn lookup_sets(ctx: &mut Ctx<'_, '_>, keys: &[&[u8]]) -> Result<Vec<Option<usize
 
 /// Store `result` at `dst` (replacing it, TTL cleared) or delete `dst` when
 /// the result is empty; reply with the cardinality.
-fn store_result(ctx: &mut Ctx<'_, '_>, dst: &[u8], result: SetValue, event: &str) {
+///
+/// Redis replies, then notifies; except SINTERSTORE with a missing source
+/// key (`reply_last`), which deletes `dst` and notifies before replying.
+fn store_result(
+    ctx: &mut Ctx<'_, '_>,
+    dst: &[u8],
+    result: SetValue,
+    event: &str,
+    reply_last: bool,
+) {
     let n = result.len();
     let db = ctx.db(dst);
     let event = if n > 0 {
@@ -216,9 +225,16 @@ fn store_result(ctx: &mut Ctx<'_, '_>, dst: &[u8], result: SetValue, event: &str
     } else {
         db.remove(dst).map(|_| (nt::GENERIC, "del"))
     };
+    if reply_last {
+        if let Some((class, event)) = event {
+            nt::notify(ctx, class, event, dst);
+        }
+        ctx.out.int(n as i64);
+        return;
+    }
     ctx.out.int(n as i64);
     if let Some((class, event)) = event {
-        nt::notify(ctx, class, event, dst);
+        nt::notify_replied(ctx, class, event, dst);
     }
 }
 
@@ -372,10 +388,11 @@ fn spop_one(ctx: &mut Ctx<'_, '_>, key: &[u8]) -> CmdResult {
         Some(m) => ctx.out.bulk(&m),
         None => ctx.out.null(),
     }
+    // Redis: `spop` before the reply, `del` after it.
     if done {
         nt::notify(ctx, nt::SET, "spop", key);
         if empty {
-            nt::notify(ctx, nt::GENERIC, "del", key);
+            nt::notify_replied(ctx, nt::GENERIC, "del", key);
         }
     }
     Ok(())
@@ -408,7 +425,7 @@ fn spop_count(ctx: &mut Ctx<'_, '_>, key: &[u8], count_arg: &[u8]) -> CmdResult 
         reply_members(out, s);
         db.remove(key);
         nt::notify(ctx, nt::SET, "spop", key);
-        nt::notify(ctx, nt::GENERIC, "del", key);
+        nt::notify_replied(ctx, nt::GENERIC, "del", key);
         return Ok(());
     }
     let mut rng = rand::thread_rng();
@@ -645,9 +662,12 @@ fn sinter(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
 fn sinterstore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
     let t: &Tunables = &server.keyspace.tunables;
-    let members = intersect(ctx, argv.get(2..).unwrap_or_default(), 0)?;
+    let keys = argv.get(2..).unwrap_or_default();
+    let members = intersect(ctx, keys, 0)?;
     let result = SetValue::from_members(members.iter().map(|m| m.as_slice()), t);
-    store_result(ctx, argv[1], result, "sinterstore");
+    // (The keys were looked up and type-checked above: `peek` only asks.)
+    let missing = keys.iter().any(|k| peek_set(ctx.db(k), k).is_none());
+    store_result(ctx, argv[1], result, "sinterstore", missing);
     Ok(())
 }
 
@@ -788,7 +808,7 @@ fn sunionstore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         argv.get(2..).unwrap_or_default(),
         &server.keyspace.tunables,
     )?;
-    store_result(ctx, argv[1], result, "sunionstore");
+    store_result(ctx, argv[1], result, "sunionstore", false);
     Ok(())
 }
 
@@ -810,7 +830,7 @@ fn sdiffstore(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         argv.get(2..).unwrap_or_default(),
         &server.keyspace.tunables,
     )?;
-    store_result(ctx, argv[1], result, "sdiffstore");
+    store_result(ctx, argv[1], result, "sdiffstore", false);
     Ok(())
 }
 

@@ -457,7 +457,7 @@ fn xadd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     db.dirty += 1;
     nt::flush(ctx);
     reply_id(ctx.out, id);
-    nt::notify(ctx, nt::STREAM, "xadd", key);
+    nt::notify_replied(ctx, nt::STREAM, "xadd", key);
     if trimmed > 0 {
         nt::notify_only(ctx, nt::STREAM, "xtrim", key);
     }
@@ -627,7 +627,7 @@ fn xsetid(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     db.dirty += 1;
     out.ok();
     // t_stream.c notifies without signalModifiedKey: no invalidation.
-    nt::notify_only(ctx, nt::STREAM, "xsetid", key);
+    nt::notify_only_replied(ctx, nt::STREAM, "xsetid", key);
     Ok(())
 }
 
@@ -751,9 +751,14 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], group_mode: bool) -> CmdR
     } else {
         Vec::new()
     };
-    // Streams whose group got the consumer now (`xgroup-createconsumer`).
-    let mut new_consumer: Vec<&[u8]> = Vec::new();
+    // Streams whose group got the consumer now (`xgroup-createconsumer`),
+    // with the place in `body` Redis notifies at (after the key's name).
+    let mut new_consumer: Vec<(usize, &[u8])> = Vec::new();
     for (key, f) in keys.iter().zip(from) {
+        // The engine's events of the previous key's lookups (a `keymiss`)
+        // go where Redis emits them: before the reply while nothing is
+        // served, else in the body at this point.
+        flush_read_events(ctx, &mut body, served);
         let (db, _) = ctx.db_out(key);
         // Redis looks every key up for reading twice (parsing, then
         // serving): hits, misses and `keymiss` events count both.
@@ -810,10 +815,11 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], group_mode: bool) -> CmdR
                 let Some(gt) = gt else {
                     continue;
                 };
+                let created = s
+                    .groups
+                    .get_mut(gname)
+                    .is_some_and(|g| !g.consumers.contains_key(cname));
                 if let Some(g) = s.groups.get_mut(gname) {
-                    if !g.consumers.contains_key(cname) {
-                        new_consumer.push(*key);
-                    }
                     g.touch_consumer(cname, now);
                 }
                 served += 1;
@@ -822,6 +828,9 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], group_mode: bool) -> CmdR
                     body.array(2);
                 }
                 body.bulk(key);
+                if created {
+                    new_consumer.push((body.len(), *key));
+                }
                 let start = gt.incr().unwrap_or(StreamId::MAX);
                 match history {
                     Some(_) => serve_history(s, gname, cname, start, count, now, &mut body),
@@ -833,8 +842,13 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], group_mode: bool) -> CmdR
             db.dirty += 1;
         }
     }
-    for key in new_consumer {
-        nt::notify_only(ctx, nt::STREAM, "xgroup-createconsumer", key);
+    flush_read_events(ctx, &mut body, served);
+    let mut shift = 0;
+    for (pos, key) in new_consumer {
+        body.set_push_mark(pos + shift);
+        let before = body.len();
+        nt::notify_only_into(ctx, &mut body, nt::STREAM, "xgroup-createconsumer", key);
+        shift += body.len() - before;
     }
     if served == 0 {
         if let Some(t) = block_ms.filter(|_| !ctx.client.deny_blocking) {
@@ -855,6 +869,18 @@ fn read_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], group_mode: bool) -> CmdR
     }
     ctx.out.raw(body.as_bytes());
     Ok(())
+}
+
+/// Publish the engine's pending keyspace events of XREAD's lookups: to the
+/// connection (before the reply) until a stream is served, then into the
+/// reply `body` at its current end.
+fn flush_read_events(ctx: &mut Ctx<'_, '_>, body: &mut ReplyWriter, served: usize) {
+    if served == 0 {
+        nt::flush(ctx);
+    } else {
+        body.mark_here();
+        nt::flush_into(ctx, body);
+    }
 }
 
 /// The options of an XREAD/XREADGROUP that blocks.
@@ -1275,6 +1301,9 @@ fn xclaim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         claimed.push(id);
     }
     out.array(claimed.len());
+    // Redis creates the consumer (and notifies) when it claims the first
+    // entry: after the array header, before the entries.
+    let at = out.len();
     for id in claimed {
         if justid {
             reply_id(out, id);
@@ -1289,7 +1318,7 @@ fn xclaim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         db.dirty += 1;
     }
     if new_consumer {
-        nt::notify_only(ctx, nt::STREAM, "xgroup-createconsumer", key);
+        nt::notify_only_at(ctx, at, nt::STREAM, "xgroup-createconsumer", key);
     }
     Ok(())
 }
@@ -1410,6 +1439,9 @@ fn xautoclaim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     out.array(3);
     reply_id(out, next.unwrap_or(StreamId::MIN));
     out.array(claimed.len());
+    // The consumer's event goes where Redis creates it: before the
+    // claimed entries.
+    let at = out.len();
     for id in &claimed {
         if justid {
             reply_id(out, *id);
@@ -1425,7 +1457,7 @@ fn xautoclaim(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         db.dirty += 1;
     }
     if new_consumer {
-        nt::notify_only(ctx, nt::STREAM, "xgroup-createconsumer", key);
+        nt::notify_only_at(ctx, at, nt::STREAM, "xgroup-createconsumer", key);
     }
     Ok(())
 }
@@ -1572,8 +1604,19 @@ fn xgroup(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         nt::signal_modified(ctx, key);
         nt::flush(ctx);
     }
-    if ok_reply {
-        ctx.out.ok();
+    // t_stream.c replies first for CREATE, SETID and DESTROY, and notifies
+    // first for CREATECONSUMER and DELCONSUMER.
+    if ok_reply || event == Some("xgroup-destroy") {
+        if ok_reply {
+            ctx.out.ok();
+        }
+        if let Some(n) = int_reply {
+            ctx.out.int(n);
+        }
+        if let Some(ev) = event {
+            nt::notify_only_replied(ctx, nt::STREAM, ev, key);
+        }
+        return Ok(());
     }
     if let Some(ev) = event {
         nt::notify_only(ctx, nt::STREAM, ev, key);

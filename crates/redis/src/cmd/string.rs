@@ -193,13 +193,16 @@ fn set_generic(
         Some(e) => Some(expire_ms(e, flags, now, cmd)?),
         None => None,
     };
-    let (db, out) = ctx.db_out(key);
     if flags & F_GET != 0 {
+        let (db, out) = ctx.db_out(key);
         match db.get(key) {
             None => out.null(),
             Some(e) => out.bulk(e.value.as_str()?),
         }
+        // GET's reply comes before the write's events, as in Redis.
+        nt::replied(ctx);
     }
+    let (db, out) = ctx.db_out(key);
     let found = db.contains(key);
     if (flags & F_NX != 0 && found) || (flags & F_XX != 0 && !found) {
         if flags & F_GET == 0 {
@@ -260,7 +263,9 @@ fn getset(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         None => out.null(),
         Some(e) => out.bulk(e.value.as_str()?),
     }
-    db.set(argv[1], Value::Str(Blob::new(argv[2])));
+    // Redis replies with the old value, then writes and notifies.
+    nt::replied(ctx);
+    ctx.db(argv[1]).set(argv[1], Value::Str(Blob::new(argv[2])));
     nt::notify(ctx, nt::STRING, "set", argv[1]);
     Ok(())
 }
@@ -272,7 +277,7 @@ fn getdel(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         Some(e) => {
             out.bulk(e.value.as_str()?);
             db.remove(argv[1]);
-            nt::notify(ctx, nt::GENERIC, "del", argv[1]);
+            nt::notify_replied(ctx, nt::GENERIC, "del", argv[1]);
         }
     }
     Ok(())
@@ -297,15 +302,15 @@ fn getex(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
     match at {
         Some(at) if a.flags & (F_EXAT | F_PXAT) != 0 && at <= now => {
             db.remove(key);
-            nt::notify(ctx, nt::GENERIC, "del", key);
+            nt::notify_replied(ctx, nt::GENERIC, "del", key);
         }
         Some(at) => {
             db.set_expire(key, at);
-            nt::notify(ctx, nt::GENERIC, "expire", key);
+            nt::notify_replied(ctx, nt::GENERIC, "expire", key);
         }
         None => {
             if a.flags & F_PERSIST != 0 && db.persist(key) {
-                nt::notify(ctx, nt::GENERIC, "persist", key);
+                nt::notify_replied(ctx, nt::GENERIC, "persist", key);
             }
         }
     }
@@ -322,7 +327,11 @@ fn mget(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
                 Value::Str(s) => out.bulk(s),
                 _ => out.null(),
             },
-            None => out.null(),
+            None => {
+                // The key's `keymiss` goes right before its null, as in Redis.
+                nt::flush_here(ctx);
+                ctx.out.null();
+            }
         }
     }
     Ok(())

@@ -178,8 +178,11 @@ fn watch(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         {
             continue;
         }
-        let alive = ctx.db(key).peek(key).is_some();
         let k = Blob::new(key);
+        // Past busy-reply-threshold a script holds the shard (WATCH is
+        // ALLOW_BUSY): the script looks the key up when it ends.
+        let alive =
+            !crate::script::defer_watch(ctx.client.id, db, &k) && ctx.db(key).peek(key).is_some();
         ctx.client.watched.push((db, k.clone(), alive));
         let mut map = ctx.server.watches.lock();
         let list = map.entry((db, k)).or_default();
@@ -202,6 +205,7 @@ fn unwatch(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
 /// disconnect).
 pub fn unwatch_all(server: &Server, client: &mut ClientState) {
     client.shared.watch_dirty.store(false, Ordering::Relaxed);
+    drop(crate::script::take_busy_watches(client.id));
     if client.watched.is_empty() {
         return;
     }
@@ -440,6 +444,14 @@ fn exec(ctx: &mut Ctx<'_, '_>, _argv: &[&[u8]]) -> CmdResult {
         }
         ks.lock_keys(keys, now)
     };
+    // Keys WATCHed while a script was busy, found alive at its end.
+    for (db, key) in crate::script::take_busy_watches(ctx.client.id) {
+        for w in ctx.client.watched.iter_mut() {
+            if w.0 == db && w.1 == key {
+                w.2 = true;
+            }
+        }
+    }
     // A watched key modified, or alive when watched and gone now, aborts.
     let mut dirty = ctx.client.shared.watch_dirty.load(Ordering::Relaxed);
     if !dirty {

@@ -552,10 +552,11 @@ fn zadd_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], mut incr: bool) -> CmdRes
     if !exists && empty {
         db.remove(key);
     }
-    if added + updated > 0 {
-        nt::notify(ctx, nt::ZSET, if incr { "zincr" } else { "zadd" }, key);
-    }
+    let event = if incr { "zincr" } else { "zadd" };
     if nan {
+        if added + updated > 0 {
+            nt::notify(ctx, nt::ZSET, event, key);
+        }
         return err(NAN_ERR);
     }
     if incr {
@@ -566,6 +567,10 @@ fn zadd_generic(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], mut incr: bool) -> CmdRes
         }
     } else {
         ctx.out.int(if ch { added + updated } else { added });
+    }
+    // Redis replies, then notifies (`zaddGenericCommand`'s cleanup).
+    if added + updated > 0 {
+        nt::notify_replied(ctx, nt::ZSET, event, key);
     }
     Ok(())
 }
@@ -922,8 +927,9 @@ fn store_result(
         Some((nt::ZSET, event))
     };
     ctx.out.int(n as i64);
+    // Redis replies, then notifies.
     if let Some((class, event)) = event {
-        nt::notify(ctx, class, event, dst);
+        nt::notify_replied(ctx, class, event, dst);
     }
 }
 
@@ -1023,6 +1029,7 @@ fn zpop_cmd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], max: bool) -> CmdResult {
     // RESP3 with an explicit COUNT nests [member, score] pairs.
     let nested = out.is_resp3() && count.is_some();
     out.array(if nested { n } else { 2 * n });
+    let at = out.len();
     for _ in 0..n {
         let Some((m, s)) = z.pop(max) else { break };
         if nested {
@@ -1037,16 +1044,19 @@ fn zpop_cmd(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], max: bool) -> CmdResult {
         db.remove(key);
     }
     if n > 0 {
-        notify_zpop(ctx, key, max, empty);
+        notify_zpop(ctx, key, max, empty, at);
     }
     Ok(())
 }
 
-/// `zpopmin`/`zpopmax`, then `del` if the set went.
-fn notify_zpop(ctx: &mut Ctx<'_, '_>, key: &[u8], max: bool, deleted: bool) {
-    nt::notify(ctx, nt::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+/// `zpopmin`/`zpopmax`, then `del` if the set went. Redis notifies when it
+/// pops the first element, after the array header and before the elements
+/// (reply position `at`); the `del` follows the whole reply.
+fn notify_zpop(ctx: &mut Ctx<'_, '_>, key: &[u8], max: bool, deleted: bool, at: usize) {
+    let event = if max { "zpopmax" } else { "zpopmin" };
+    nt::notify_at(ctx, at, nt::ZSET, event, key);
     if deleted {
-        nt::notify(ctx, nt::GENERIC, "del", key);
+        nt::notify_replied(ctx, nt::GENERIC, "del", key);
     }
 }
 
@@ -1094,6 +1104,7 @@ fn zmpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         out.array(2);
         out.bulk(key);
         out.array(n);
+        let at = out.len();
         for _ in 0..n {
             let Some((m, s)) = z.pop(max) else { break };
             out.array(2);
@@ -1105,7 +1116,7 @@ fn zmpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]]) -> CmdResult {
         if empty {
             db.remove(key);
         }
-        notify_zpop(ctx, key, max, empty);
+        notify_zpop(ctx, key, max, empty, at);
         return Ok(());
     }
     ctx.out.null_array();
@@ -1635,6 +1646,7 @@ fn bzpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], max: bool) -> CmdResult {
         };
         out.array(3);
         out.bulk(key);
+        let at = out.len();
         out.bulk(&m);
         out.double(sc);
         let empty = z.is_empty();
@@ -1642,7 +1654,7 @@ fn bzpop(ctx: &mut Ctx<'_, '_>, argv: &[&[u8]], max: bool) -> CmdResult {
         if empty {
             db.remove(key);
         }
-        notify_zpop(ctx, key, max, empty);
+        notify_zpop(ctx, key, max, empty, at);
         return Ok(());
     }
     if ctx.client.deny_blocking {

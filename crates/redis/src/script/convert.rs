@@ -336,7 +336,7 @@ pub fn lua_to_reply(out: &mut ReplyWriter, v: &Value, resp3: bool, depth: usize)
 use mlua::ffi;
 use std::os::raw::{c_char, c_int};
 
-unsafe fn push_bytes(state: *mut ffi::lua_State, b: &[u8]) {
+pub(crate) unsafe fn push_bytes(state: *mut ffi::lua_State, b: &[u8]) {
     ffi::lua_pushlstring_(state, b.as_ptr() as *const c_char, b.len());
 }
 

@@ -41,7 +41,7 @@ use crate::error::{CmdError, CmdResult};
 use crate::spec::flags;
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 use parking_lot::Mutex;
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -56,6 +56,11 @@ const BOOTSTRAP: &str = include_str!("bootstrap.lua");
 
 /// Lua instructions between two polls of the kill flag (Redis: 100000).
 const HOOK_EVERY: u32 = 100_000;
+/// FUNCTION LOAD gives a library's top-level code this long (Redis's
+/// `LOAD_TIMEOUT_MS`), then fails with "FUNCTION LOAD timeout".
+const LOAD_TIMEOUT_MS: u64 = 500;
+/// Unix ms at which the running FUNCTION LOAD started; 0 when none runs.
+static LOAD_SINCE: AtomicU64 = AtomicU64::new(0);
 
 /// Unix ms at which the running script started; 0 when none runs.
 pub static RUN_SINCE: AtomicU64 = AtomicU64::new(0);
@@ -106,9 +111,10 @@ fn busy_text() -> &'static str {
 /// running past `busy-reply-threshold` (Redis's `processCommand`: only
 /// ALLOW_BUSY commands run then). One atomic load when no script runs.
 ///
-/// Differences forced by the script holding every shard lock while the
-/// worker serves others: an ALLOW_BUSY command that would lock a shard
-/// (WATCH) gets BUSY too. SHUTDOWN without NOSAVE gets BUSY, as in Redis's
+/// The script holds every shard lock while the worker serves others: WATCH
+/// (ALLOW_BUSY) runs without locking (see [`defer_watch`]); any other
+/// ALLOW_BUSY command that would lock a shard gets BUSY (Redis 7.0 has
+/// none). SHUTDOWN without NOSAVE gets BUSY, as in Redis's
 /// `shutdownCommand`; SHUTDOWN NOSAVE makes the script end (even if it
 /// wrote) and runs.
 pub fn busy_error(
@@ -142,6 +148,11 @@ pub fn busy_error(
             return None;
         }
         return Some(busy_text());
+    }
+    if spec.name == "watch" {
+        // ALLOW_BUSY; dispatch runs it without locks and the handler leaves
+        // the keys' existence to the script's end (`defer_watch`).
+        return None;
     }
     let locks = spec.has(flags::GLOBAL) || spec.first_key > 0 || spec.keys_fn.is_some();
     if spec.has(flags::ALLOW_BUSY) && !locks {
@@ -224,6 +235,123 @@ pub fn kill(eval: bool) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// FUNCTION LOAD's time limit for a library's top-level code, for the life
+/// of the guard (FUNCTION RESTORE and loading at start-up have none, as in
+/// Redis).
+pub struct LoadTimer;
+
+impl LoadTimer {
+    pub fn start() -> LoadTimer {
+        // A SCRIPT KILL that raced with the end of the last script must not
+        // stop this load.
+        KILL.store(false, Ordering::Release);
+        LOAD_SINCE.store(ferrocache_engine::clock::now_ms().max(1), Ordering::Release);
+        LoadTimer
+    }
+}
+
+impl Drop for LoadTimer {
+    fn drop(&mut self) {
+        LOAD_SINCE.store(0, Ordering::Release);
+    }
+}
+
+/// WATCHes made by other clients while a script runs past the threshold
+/// (WATCH is ALLOW_BUSY in Redis). The script holds the keys' shards, so
+/// whether each key exists is looked up by the script's own thread when it
+/// ends, still under its locks and its frozen clock: the key is unchanged
+/// since the WATCH unless the script wrote it, which the watch registry
+/// already records (EXEC fails then anyway).
+struct BusyWatches {
+    /// (client id, db, key) waiting for the script to end.
+    pending: Vec<(u64, usize, ferrocache_engine::Blob)>,
+    /// The run whose end looked them up (a WATCH arriving after that
+    /// waits for the shard lock instead).
+    resolved_run: u64,
+    /// (client id, db, key)s that existed: EXEC takes them.
+    alive: Vec<(u64, usize, ferrocache_engine::Blob)>,
+}
+
+static BUSY_WATCHES: Mutex<BusyWatches> = Mutex::new(BusyWatches {
+    pending: Vec::new(),
+    resolved_run: 0,
+    alive: Vec::new(),
+});
+/// Entries in `BusyWatches::pending` and `alive` (EXEC and UNWATCH look
+/// only when non-zero).
+static BUSY_WATCH_ALIVE: AtomicUsize = AtomicUsize::new(0);
+/// Counts script runs (identifies one for `BusyWatches::resolved_run`).
+static RUN_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Is a script past `busy-reply-threshold` (other clients get BUSY)?
+pub fn timed_out() -> bool {
+    RUN_SINCE.load(Ordering::Acquire) != 0 && TIMEDOUT.load(Ordering::Acquire)
+}
+
+/// WATCH of `key` by client `id` while a script may hold its shard: true
+/// when the existence check was left to the script's end (the caller must
+/// not touch the shard); false when no timed-out script is running (or it
+/// already finished with its watches), so the caller looks it up itself.
+pub fn defer_watch(id: u64, db: usize, key: &ferrocache_engine::Blob) -> bool {
+    if RUN_SINCE.load(Ordering::Acquire) == 0 {
+        return false;
+    }
+    let mut w = BUSY_WATCHES.lock();
+    if !TIMEDOUT.load(Ordering::Acquire) || w.resolved_run == RUN_ID.load(Ordering::Acquire) {
+        return false;
+    }
+    w.pending.push((id, db, key.clone()));
+    BUSY_WATCH_ALIVE.fetch_add(1, Ordering::Relaxed);
+    true
+}
+
+/// The script's end, on its thread, under its locks: which keys WATCHed
+/// meanwhile exist.
+fn resolve_watches(mut locked: Option<&mut ferrocache_engine::Locked<'_>>) {
+    if !TIMEDOUT.load(Ordering::Acquire) {
+        // Nobody could WATCH through a script that never timed out.
+        return;
+    }
+    let mut w = BUSY_WATCHES.lock();
+    w.resolved_run = RUN_ID.load(Ordering::Acquire);
+    let pending = std::mem::take(&mut w.pending);
+    for (id, db, key) in pending {
+        let alive = match locked {
+            Some(ref mut l) => l.db(db, &key).peek(&key).is_some(),
+            None => false,
+        };
+        if alive {
+            w.alive.push((id, db, key));
+        } else {
+            BUSY_WATCH_ALIVE.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The keys client `id` WATCHed during a busy script that existed then
+/// (EXEC marks them alive; UNWATCH/RESET/disconnect just forget them, and
+/// any still waiting for the script's end).
+pub fn take_busy_watches(id: u64) -> Vec<(usize, ferrocache_engine::Blob)> {
+    if BUSY_WATCH_ALIVE.load(Ordering::Relaxed) == 0 {
+        return Vec::new();
+    }
+    let mut w = BUSY_WATCHES.lock();
+    let mut taken = Vec::new();
+    w.alive.retain(|(c, db, key)| {
+        if *c == id {
+            taken.push((*db, key.clone()));
+            false
+        } else {
+            true
+        }
+    });
+    let before = w.pending.len();
+    w.pending.retain(|(c, _, _)| *c != id);
+    let dropped = before - w.pending.len();
+    BUSY_WATCH_ALIVE.fetch_sub(taken.len() + dropped, Ordering::Relaxed);
+    taken
+}
+
 /// Is an EVAL script (not a function) running? FUNCTION STATS refuses to
 /// answer then, as Redis does.
 pub fn eval_running() -> bool {
@@ -251,6 +379,7 @@ impl RunGuard {
         WROTE.store(false, Ordering::Release);
         TIMEDOUT.store(false, Ordering::Release);
         RUN_KIND.store(kind, Ordering::Relaxed);
+        RUN_ID.fetch_add(1, Ordering::AcqRel);
         LIMIT_KNOWN.store(false, Ordering::Relaxed);
         SERVER.store(server as *const _ as *mut _, Ordering::Release);
         RUN_SINCE.store(now_ms.max(1), Ordering::Release);
@@ -273,12 +402,17 @@ impl Drop for RunGuard {
 }
 
 /// The instruction-count hook: kill/abort requests, the busy threshold, and
-/// once past it a pause to let the worker serve other connections.
-fn hook_tick() -> mlua::Result<VmState> {
+/// once past it a pause to let the worker serve other connections. Outside
+/// a script, FUNCTION LOAD's time limit. Err: the error to raise.
+fn hook_tick() -> Result<(), &'static [u8]> {
     check_stop()?;
     let since = RUN_SINCE.load(Ordering::Acquire);
     if since == 0 {
-        return Ok(VmState::Continue);
+        let load = LOAD_SINCE.load(Ordering::Acquire);
+        if load != 0 && ferrocache_engine::clock::now_ms().saturating_sub(load) > LOAD_TIMEOUT_MS {
+            return Err(b"ERR FUNCTION LOAD timeout");
+        }
+        return Ok(());
     }
     if !TIMEDOUT.load(Ordering::Acquire) {
         if !LIMIT_KNOWN.swap(true, Ordering::Relaxed) {
@@ -291,15 +425,61 @@ fn hook_tick() -> mlua::Result<VmState> {
         }
         let elapsed = ferrocache_engine::clock::now_ms().saturating_sub(since);
         if elapsed < LIMIT_MS.load(Ordering::Relaxed) {
-            return Ok(VmState::Continue);
+            return Ok(());
         }
         publish_run_info();
         TIMEDOUT.store(true, Ordering::Release);
         notify_changed();
     }
     suspend_current();
-    check_stop()?;
-    Ok(VmState::Continue)
+    check_stop()
+}
+
+/// The Lua hook (a raw `lua_Hook`, as Redis's `luaMaskCountHook`). Set on
+/// the main state, so Lua 5.1 copies it into every coroutine a script
+/// creates (`lua_newthread` inherits the hook): a loop inside
+/// `coroutine.wrap` is paused, killed and aborted like any other.
+unsafe extern "C-unwind" fn count_hook(
+    state: *mut mlua::ffi::lua_State,
+    _ar: *mut mlua::ffi::lua_Debug,
+) {
+    let stop = match std::panic::catch_unwind(hook_tick) {
+        Ok(r) => r,
+        Err(_) => Ok(()),
+    };
+    if let Err(msg) = stop {
+        // As Redis: from now on the hook runs at every line of this
+        // (co)routine, so a script catching the error with pcall cannot
+        // go on for another HOOK_EVERY instructions. `run` puts the main
+        // state's hook back when the script ends.
+        mlua::ffi::lua_sethook(state, Some(count_hook), LINE_AND_COUNT, HOOK_EVERY as c_int);
+        LINE_HOOK.store(true, Ordering::Relaxed);
+        // Redis's error table: `{err = "ERR ..."}`.
+        mlua::ffi::lua_createtable(state, 0, 1);
+        convert::push_bytes(state, b"err");
+        convert::push_bytes(state, msg);
+        mlua::ffi::lua_rawset(state, -3);
+        // Nothing with a destructor is live in this frame.
+        mlua::ffi::lua_error(state);
+    }
+}
+
+const LINE_AND_COUNT: c_int = mlua::ffi::LUA_MASKLINE | mlua::ffi::LUA_MASKCOUNT;
+
+/// The hook of some (co)routine was switched to every line.
+static LINE_HOOK: AtomicBool = AtomicBool::new(false);
+
+/// Install the count hook on `state` (the main state of a VM).
+///
+/// # Safety
+/// `state` must be a live Lua state not running a hook.
+unsafe fn install_hook(state: *mut mlua::ffi::lua_State) {
+    mlua::ffi::lua_sethook(
+        state,
+        Some(count_hook),
+        mlua::ffi::LUA_MASKCOUNT,
+        HOOK_EVERY as c_int,
+    );
 }
 
 /// Copy the running function's name and command line for FUNCTION STATS.
@@ -317,17 +497,13 @@ fn publish_run_info() {
     }
 }
 
-fn check_stop() -> mlua::Result<()> {
+fn check_stop() -> Result<(), &'static [u8]> {
     if ABORT.load(Ordering::Acquire) {
-        return Err(mlua::Error::RuntimeError(
-            "Script aborted: the server is shutting down".into(),
-        ));
+        return Err(b"ERR Script aborted: the server is shutting down");
     }
     // Redis says SCRIPT KILL for FUNCTION KILL too.
     if KILL.load(Ordering::Acquire) {
-        return Err(mlua::Error::RuntimeError(
-            "Script killed by user with SCRIPT KILL...".into(),
-        ));
+        return Err(b"ERR Script killed by user with SCRIPT KILL...");
     }
     Ok(())
 }
@@ -474,12 +650,16 @@ pub fn sha1_hex(data: &[u8]) -> String {
 /// One sandboxed Lua state.
 pub struct Vm {
     pub lua: Lua,
+    /// The main Lua state (where the hook lives).
+    main: usize,
     /// `slot.register`: FUNCTION LOAD's register_function.
     slot: Table,
     /// The hidden table behind `_G` (where KEYS/ARGV go).
     globals: Table,
     /// `run(f, keys, args)`: xpcall with Redis's error handler.
     runner: Function,
+    /// `{"KEYS", "ARGV"}`: the global names EVAL sets, interned once.
+    names: Table,
 }
 
 impl Vm {
@@ -520,18 +700,25 @@ impl Vm {
         native.set("cmsgpack", libs::cmsgpack(&lua)?)?;
         // The hook stays installed: it costs one atomic load per HOOK_EVERY
         // instructions, cheaper than installing it per call.
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            |_lua, _dbg| hook_tick(),
-        );
+        // SAFETY: exec_raw hands out the main state, outside any hook.
+        let main: mlua::LightUserData = unsafe {
+            lua.exec_raw((), |state| {
+                install_hook(state);
+                mlua::ffi::lua_pushlightuserdata(state, state as *mut std::ffi::c_void);
+            })?
+        };
+        let main = main.0 as usize;
         let (slot, globals, runner, _mkerr): (Table, Table, Function, Function) =
             lua.load(BOOTSTRAP).set_name(INTERNAL).call(native)?;
         // Collect when the heap doubles twice rather than once (Lua's pause
         // 200%): every script makes a little garbage (KEYS/ARGV, replies),
         // and each cycle walks the whole live heap; the heap is ~100 KB.
         lua.gc_inc(400, 0, 0);
+        let names = lua.create_sequence_from(["KEYS", "ARGV"])?;
         Ok(Vm {
             lua,
+            names,
+            main,
             slot,
             globals,
             runner,
@@ -545,6 +732,16 @@ impl Vm {
             .set_name(name)
             .into_function()
             .map_err(|e| lua_error_text(&e))
+    }
+
+    /// Put the count hook back on the main state if a kill or a timeout
+    /// switched it to every line.
+    pub fn reset_hook(&self) {
+        if LINE_HOOK.swap(false, Ordering::Relaxed) {
+            // SAFETY: `main` is this VM's main state, alive as long as
+            // `lua`; no hook runs here (no Lua code runs).
+            unsafe { install_hook(self.main as *mut mlua::ffi::lua_State) };
+        }
     }
 
     /// The hidden globals table.
@@ -890,7 +1087,9 @@ fn locate(lua: &Lua, t: Table) -> mlua::Result<Table> {
             break;
         };
         let src = frame.source();
-        if src.what == "C" {
+        // C functions and the "(tail call)" placeholders Lua 5.1 leaves
+        // when a hook raises in a frame entered by a tail call.
+        if src.what == "C" || src.what == "tail" {
             continue;
         }
         let source = src.source.as_deref().unwrap_or("").to_string();
@@ -1202,44 +1401,47 @@ fn call_runner(
     // out, in protected mode (a Lua error unwinds to exec_raw, and no Rust
     // value with a destructor is live here).
     unsafe {
-        vm.lua.exec_raw((&vm.runner, &vm.globals, f), |state| {
-            // Stack: 1 runner, 2 globals, 3 f.
-            ffi::lua_checkstack(state, 8);
-            let seq = |items: &[&[u8]]| {
-                ffi::lua_createtable(state, items.len().min(i32::MAX as usize) as c_int, 0);
-                for (i, a) in items.iter().enumerate() {
-                    ffi::lua_pushlstring_(state, a.as_ptr() as *const c_char, a.len());
-                    ffi::lua_rawseti_(state, -2, (i + 1) as c_int);
-                }
-            };
-            ffi::lua_pushvalue(state, 1);
-            ffi::lua_pushvalue(state, 3);
-            if eval {
-                ffi::lua_pushlstring_(state, b"KEYS".as_ptr() as *const c_char, 4);
-                seq(keys);
-                ffi::lua_rawset(state, 2);
-                ffi::lua_pushlstring_(state, b"ARGV".as_ptr() as *const c_char, 4);
-                seq(args);
-                ffi::lua_rawset(state, 2);
-                ffi::lua_pushnil(state);
-                ffi::lua_pushnil(state);
-            } else {
-                seq(keys);
-                seq(args);
-            }
-            ffi::lua_call(state, 3, 2);
-            if eval {
-                for name in [b"KEYS", b"ARGV"] {
-                    ffi::lua_pushlstring_(state, name.as_ptr() as *const c_char, 4);
-                    ffi::lua_pushnil(state);
+        vm.lua
+            .exec_raw((&vm.runner, &vm.globals, f, &vm.names), |state| {
+                // Stack: 1 runner, 2 globals, 3 f, 4 {"KEYS", "ARGV"} (interned
+                // once: pushing them by name hashed and looked them up 4 times
+                // per call).
+                ffi::lua_checkstack(state, 8);
+                let seq = |items: &[&[u8]]| {
+                    ffi::lua_createtable(state, items.len().min(i32::MAX as usize) as c_int, 0);
+                    for (i, a) in items.iter().enumerate() {
+                        ffi::lua_pushlstring_(state, a.as_ptr() as *const c_char, a.len());
+                        ffi::lua_rawseti_(state, -2, (i + 1) as c_int);
+                    }
+                };
+                ffi::lua_pushvalue(state, 1);
+                ffi::lua_pushvalue(state, 3);
+                if eval {
+                    ffi::lua_rawgeti(state, 4, 1);
+                    seq(keys);
                     ffi::lua_rawset(state, 2);
+                    ffi::lua_rawgeti(state, 4, 2);
+                    seq(args);
+                    ffi::lua_rawset(state, 2);
+                    ffi::lua_pushnil(state);
+                    ffi::lua_pushnil(state);
+                } else {
+                    seq(keys);
+                    seq(args);
                 }
-            }
-            // Leave only the two results.
-            ffi::lua_remove(state, 1);
-            ffi::lua_remove(state, 1);
-            ffi::lua_remove(state, 1);
-        })
+                ffi::lua_call(state, 3, 2);
+                if eval {
+                    for i in 1..=2 {
+                        ffi::lua_rawgeti(state, 4, i);
+                        ffi::lua_pushnil(state);
+                        ffi::lua_rawset(state, 2);
+                    }
+                }
+                // Leave only the two results.
+                for _ in 0..4 {
+                    ffi::lua_remove(state, 1);
+                }
+            })
     }
 }
 
@@ -1260,9 +1462,13 @@ pub fn run(
     let saved_db = ctx.client.db;
     let saved_deny = ctx.client.deny_blocking;
     ctx.client.deny_blocking = true;
-    let (reply, abuf, ends) = SPARE_BUFS
+    let (mut reply, abuf, ends) = SPARE_BUFS
         .with(|s| s.take())
         .unwrap_or_else(|| (Default::default(), Vec::new(), Vec::new()));
+    // Pushes for the caller itself (its own keyspace events) do not belong
+    // in redis.call's reply: they go to its connection, before the
+    // script's reply, as in Redis.
+    reply.divert_pushes(true);
     let mut state = RunState {
         server,
         client: &mut *ctx.client,
@@ -1282,14 +1488,20 @@ pub fn run(
         let _published = Published(CURRENT.with(|c| c.replace(p)));
         call_runner(vm, f, keys, args, mode.eval)
     };
+    vm.reset_hook();
+    resolve_watches(state.locked.as_mut());
     let RunState {
         locked,
         resp3,
-        reply,
+        mut reply,
         args: abuf,
         ends,
         ..
     } = state;
+    let own = reply.take_diverted();
+    if !own.is_empty() {
+        ctx.out.push_own(&own);
+    }
     if reply.as_bytes().len() <= KEEP_BUF && abuf.capacity() <= KEEP_BUF {
         SPARE_BUFS.with(|s| s.set(Some((reply, abuf, ends))));
     }
