@@ -18,9 +18,11 @@
 #   - GET and SET latency (redis-benchmark, 50 clients, random keys of the
 #     dataset, values of VALUE bytes): p50, p99 and max, first idle, then
 #     while BGSAVE runs back to back for the whole measurement (the p99 is
-#     what the issue's target compares: p99 during BGSAVE <= 2x idle p99);
+#     what the issue's target compares: p99 during BGSAVE <= 2x idle p99;
+#     BGSAVEs are issued and watched over one connection by a sleeping
+#     Python loop, so the measurement itself costs the servers nothing);
 #   - extra memory of BGSAVE: peak Private_Dirty of the forked children
-#     (pages copied on write, sampled every 10 ms from
+#     (pages copied on write, sampled every 100 ms from
 #     /proc/<child>/smaps_rollup by this script), the parent's RSS growth
 #     (peak during the BGSAVE phase minus RSS before it: where the
 #     incremental save's copies live), their sum as extra_MB, and the
@@ -109,27 +111,68 @@ latency() { # port -> "get_p50 get_p99 get_max set_p50 set_p99 set_max"
     awk -F'","' '/^"GET"|^"SET"/ { gsub(/"/, "", $0); split($0, a, ","); printf "%s %s %s ", a[5], a[7], a[8] }'
 }
 
+# The two helpers below run while latency is measured, so they must not
+# disturb it: each is one long-lived Python process that sleeps between
+# polls (a shell loop spawning redis-cli, grep or pgrep every few ms costs
+# the measured servers and the load generator whole milliseconds of CPU
+# per spawn, and showed up as p99 for every server).
+cat > "$WORK/sample.py" <<'PY'
+import os, sys, time
+# parent-pid stop-file -> "peak Private_Dirty kB of any child, peak parent RSS kB"
+pid, stop = sys.argv[1], sys.argv[2]
+peak = rss_peak = 0
+def kb(path, key):
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+while os.path.exists(stop):
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        tasks = []
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                kids = f.read().split()
+        except OSError:
+            kids = []
+        for c in kids:
+            peak = max(peak, kb(f"/proc/{c}/smaps_rollup", "Private_Dirty"))
+    rss_peak = max(rss_peak, kb(f"/proc/{pid}/status", "VmRSS"))
+    # (smaps_rollup walks a child's page tables: not too often)
+    time.sleep(0.1)
+print(peak, rss_peak)
+PY
+cat > "$WORK/bgloop.py" <<'PY'
+import socket, sys, time
+# BGSAVE back to back over one connection until killed.
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+f = s.makefile("rb")
+def cmd(c):
+    s.sendall(c)
+    line = f.readline()
+    if line.startswith(b"$"):
+        return f.read(int(line[1:]) + 2)
+    return line
+while True:
+    cmd(b"BGSAVE\r\n")
+    time.sleep(0.05)
+    while b"rdb_bgsave_in_progress:1" in cmd(b"INFO persistence\r\n"):
+        time.sleep(0.05)
+PY
+
 sample_children() { # parent-pid -> "peak Private_Dirty kB of any child, peak parent RSS kB",
   # until $WORK/sampling goes
-  local peak=0 rss_peak=0
-  while [ -e "$WORK/sampling" ]; do
-    for c in $(pgrep -P "$1" || true); do
-      local d; d=$(awk '/^Private_Dirty/ {print $2}' "/proc/$c/smaps_rollup" 2>/dev/null || echo 0)
-      [ "${d:-0}" -gt "$peak" ] && peak=$d
-    done
-    local r; r=$(awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0)
-    [ "${r:-0}" -gt "$rss_peak" ] && rss_peak=$r
-    sleep 0.01
-  done
-  echo "$peak $rss_peak"
+  python3 "$WORK/sample.py" "$1" "$WORK/sampling"
 }
 
 bgsave_loop() { # port  (BGSAVE back to back until killed)
-  while true; do
-    redis-cli -p "$1" bgsave >/dev/null 2>&1 || true
-    sleep 0.05
-    while redis-cli -p "$1" info persistence | grep -q 'rdb_bgsave_in_progress:1'; do sleep 0.02; done
-  done
+  exec python3 "$WORK/bgloop.py" "$1"
 }
 
 info_field() { # port field

@@ -9,11 +9,13 @@
 //! must finish. So the thread starts at `SCHED_IDLE` and, every
 //! [`WINDOW`], looks at its own scheduler statistics
 //! (`/proc/thread-self/schedstat`: CPU time and time spent runnable but
-//! waiting): when it got less than [`MIN_SHARE`] of a core while it
-//! wanted to run most of the window, it steps up (nice 19, nice 10, then
-//! nice 0, a fair share); when it hardly waits any more it steps back
-//! down. A node with spare cycles keeps the save at `SCHED_IDLE`; a busy
-//! one gives it a growing share until it makes progress.
+//! waiting): when it got less than 2 % of a core while it wanted to run
+//! most of the window (starved), it steps up (nice 19, nice 10, then nice
+//! 0, a fair share); once it gets 10 % or more it steps back down. A node
+//! with spare cycles keeps the save at `SCHED_IDLE`, where it costs
+//! clients nothing (any priority above it lets the save finish a time
+//! slice before a woken serving thread runs: milliseconds of p99); a
+//! saturated one gives it just enough to progress.
 //!
 //! Raising a priority back up (lower nice) needs `CAP_SYS_NICE` or an
 //! `RLIMIT_NICE` allowance; without either the thread stays at nice 19,
@@ -22,16 +24,17 @@
 use std::time::{Duration, Instant};
 
 /// How often the thread reconsiders its priority.
-pub const WINDOW: Duration = Duration::from_millis(250);
-/// Below this share of one core while mostly waiting: step up.
-const MIN_SHARE: f64 = 0.10;
+pub const WINDOW: Duration = Duration::from_secs(1);
+/// Below this share of one core while mostly waiting: starved, step up.
+/// (Under `SCHED_IDLE` on a saturated core a thread gets about 0.3 %.)
+const MIN_SHARE: f64 = 0.02;
 /// Waiting more than this share of the window counts as wanting to run.
 const WAITING: f64 = 0.5;
-/// Waiting less than this share of the window for [`CALM_WINDOWS`]
-/// windows in a row: step back down. (Stepping down slowly keeps a save
-/// on a busy node from see-sawing between starving and catching up.)
-const RELAXED: f64 = 0.1;
-const CALM_WINDOWS: u32 = 4;
+/// At or above this share the save is clearly not starved: step back
+/// down, towards `SCHED_IDLE`. Between the two shares the level stays,
+/// so on a saturated node the save settles at the lowest priority that
+/// still gives it a few per cent of a core.
+const FAIR_SHARE: f64 = 0.10;
 
 /// Priority levels, lowest first: (`SCHED_IDLE`?, nice).
 const LEVELS: [(bool, i32); 4] = [(true, 19), (false, 19), (false, 10), (false, 0)];
@@ -41,8 +44,6 @@ const LEVELS: [(bool, i32); 4] = [(true, 19), (false, 19), (false, 10), (false, 
 #[derive(Debug)]
 pub struct Pacer {
     level: usize,
-    /// Relaxed windows in a row.
-    calm: u32,
     window_start: Instant,
     /// (cpu ns, wait ns) at the window start; None if unreadable.
     last: Option<(u64, u64)>,
@@ -52,7 +53,6 @@ impl Pacer {
     pub fn new() -> Self {
         let p = Pacer {
             level: 0,
-            calm: 0,
             window_start: Instant::now(),
             last: schedstat(),
         };
@@ -76,7 +76,7 @@ impl Pacer {
             let w = elapsed.as_nanos() as f64;
             let share = cpu1.saturating_sub(cpu0) as f64 / w;
             let waited = wait1.saturating_sub(wait0) as f64 / w;
-            let next = decide(self.level, &mut self.calm, share, waited);
+            let next = decide(self.level, share, waited);
             if next != self.level {
                 self.level = next;
                 apply(next);
@@ -93,22 +93,13 @@ impl Default for Pacer {
     }
 }
 
-/// The next level from the last window's CPU share and waiting share;
-/// `calm` counts relaxed windows in a row.
-fn decide(level: usize, calm: &mut u32, share: f64, waited: f64) -> usize {
+/// The next level from the last window's CPU share and waiting share.
+fn decide(level: usize, share: f64, waited: f64) -> usize {
     if share < MIN_SHARE && waited > WAITING {
-        *calm = 0;
         (level + 1).min(LEVELS.len() - 1)
-    } else if waited < RELAXED {
-        *calm += 1;
-        if *calm >= CALM_WINDOWS {
-            *calm = 0;
-            level.saturating_sub(1)
-        } else {
-            level
-        }
+    } else if share >= FAIR_SHARE {
+        level.saturating_sub(1)
     } else {
-        *calm = 0;
         level
     }
 }
@@ -149,23 +140,12 @@ mod tests {
 
     #[test]
     fn steps_up_when_starved_and_down_when_free() {
-        let mut calm = 0;
-        assert_eq!(decide(0, &mut calm, 0.01, 0.9), 1, "starved: up");
-        assert_eq!(decide(3, &mut calm, 0.01, 0.9), 3, "already at the top");
-        assert_eq!(decide(2, &mut calm, 0.5, 0.6), 2, "a fair share: stay");
-        assert_eq!(decide(2, &mut calm, 0.05, 0.3), 2, "not waiting much: stay");
-        for _ in 1..CALM_WINDOWS {
-            assert_eq!(decide(2, &mut calm, 0.9, 0.01), 2, "free, not for long yet");
-        }
-        assert_eq!(decide(2, &mut calm, 0.9, 0.01), 1, "free for a while: down");
-        assert_eq!(decide(2, &mut calm, 0.9, 0.01), 2, "and counting again");
-        assert_eq!(
-            decide(2, &mut calm, 0.01, 0.9),
-            3,
-            "starved again: up at once"
-        );
-        calm = CALM_WINDOWS;
-        assert_eq!(decide(0, &mut calm, 0.9, 0.01), 0, "already at the bottom");
+        assert_eq!(decide(0, 0.003, 0.9), 1, "starved: up");
+        assert_eq!(decide(3, 0.003, 0.9), 3, "already at the top");
+        assert_eq!(decide(2, 0.05, 0.9), 2, "a few per cent: stay");
+        assert_eq!(decide(2, 0.01, 0.2), 2, "not wanting to run: stay");
+        assert_eq!(decide(2, 0.3, 0.6), 1, "a fair share: down");
+        assert_eq!(decide(0, 0.3, 0.01), 0, "already at the bottom");
     }
 
     /// The levels really apply to the calling thread (read back from
