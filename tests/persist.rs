@@ -584,10 +584,8 @@ fn snapshot_copies_do_not_cause_evictions() {
     let fc = start_ferrocache(&["--dir", &dir, "--rdb-key-save-delay", "100"]);
     let mut con = fc.client();
     bulk_load(&mut con, 20_000, 1000);
-    let used: u64 = text(&qs(&mut con, "INFO memory"))
-        .lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
+    let used: u64 = info_in(&mut con, "memory", "used_memory")
+        .parse()
         .expect("used_memory");
     // Room for the save's own buffers, not for 20 MB of copies.
     let max = used + (8 << 20);
@@ -599,10 +597,8 @@ fn snapshot_copies_do_not_cause_evictions() {
     assert_eq!(info_field(&mut con, "rdb_bgsave_in_progress"), "1");
     let peak: u64 = info_field(&mut con, "current_cow_peak").parse().expect("n");
     assert!(peak > 16 << 20, "copied aside: {peak} bytes");
-    let evicted: u64 = text(&qs(&mut con, "INFO stats"))
-        .lines()
-        .find_map(|l| l.strip_prefix("evicted_keys:"))
-        .and_then(|v| v.trim().parse().ok())
+    let evicted: u64 = info_in(&mut con, "stats", "evicted_keys")
+        .parse()
         .expect("evicted_keys");
     assert_eq!(evicted, 0);
     assert_eq!(int_of(&qs(&mut con, "DBSIZE")), 20_000);
@@ -1132,7 +1128,12 @@ fn save_points_shutdown_and_debug_reload() {
 }
 
 fn info_field(con: &mut Connection, name: &str) -> String {
-    let info = text(&qs(con, "INFO persistence"));
+    info_in(con, "persistence", name)
+}
+
+/// Field `name` of INFO `section`.
+fn info_in(con: &mut Connection, section: &str, name: &str) -> String {
+    let info = text(&qs(con, &format!("INFO {section}")));
     info.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}:")))
         .unwrap_or_else(|| panic!("no {name} in {info}"))

@@ -250,7 +250,7 @@ fn run(server: &Server, client: &mut ClientState, out: &mut ReplyWriter, argv: &
     let now = ferrocache_engine::clock::unix_ms_at(start);
     // (h1) WATCH while a script is past the threshold (ALLOW_BUSY) takes no
     // lock: the script holds the shards (see `script::defer_watch`).
-    let locked = if top.name == "watch" && crate::script::timed_out() {
+    let locked = if crate::script::timed_out() && top.name == "watch" {
         server.keyspace.lock_none(now)
     } else {
         lock_for(server, spec, argv, now)

@@ -167,12 +167,7 @@ fn listening(ctx: &Ctx<'_, '_>) -> bool {
 /// [`notify`] when nobody listens.
 #[inline]
 pub fn notify_replied(ctx: &mut Ctx<'_, '_>, class: u32, event: &str, key: &[u8]) {
-    if !listening(ctx) {
-        return;
-    }
-    replied(ctx);
-    let db = ctx.client.db;
-    notify_slow(ctx, db, class, event, key);
+    emit_placed(ctx, None, class, event, key, true);
 }
 
 /// [`notify`] with the event placed at `pos`, a `ctx.out.len()` taken
@@ -180,36 +175,54 @@ pub fn notify_replied(ctx: &mut Ctx<'_, '_>, class: u32, event: &str, key: &[u8]
 /// e.g. after ZPOPMIN's array header and before the elements.
 #[inline]
 pub fn notify_at(ctx: &mut Ctx<'_, '_>, pos: usize, class: u32, event: &str, key: &[u8]) {
-    if !listening(ctx) {
-        return;
-    }
-    flush(ctx);
-    ctx.out.set_push_mark(pos);
-    let db = ctx.client.db;
-    notify_slow(ctx, db, class, event, key);
+    emit_placed(ctx, Some(pos), class, event, key, true);
 }
 
 /// [`notify_only`] after the reply written so far ([`notify_replied`]).
 #[inline]
 pub fn notify_only_replied(ctx: &mut Ctx<'_, '_>, class: u32, event: &str, key: &[u8]) {
-    if !notifying(ctx) {
-        return;
-    }
-    replied(ctx);
-    let db = ctx.client.db;
-    emit_slow(ctx, db, class, event, key, false);
+    emit_placed(ctx, None, class, event, key, false);
 }
 
 /// [`notify_only`] at reply position `pos` ([`notify_at`]).
 #[inline]
 pub fn notify_only_at(ctx: &mut Ctx<'_, '_>, pos: usize, class: u32, event: &str, key: &[u8]) {
-    if !notifying(ctx) {
+    emit_placed(ctx, Some(pos), class, event, key, false);
+}
+
+/// The four placed forms above: publish the engine's earlier events at
+/// the current push mark, move the mark (to `pos`, or to the end of the
+/// reply), then emit the event; `signal` also invalidates tracked copies
+/// (the [`notify`] forms) rather than only publishing ([`notify_only`]).
+/// The check is the same one relaxed load (two with `signal`) as theirs.
+#[inline]
+fn emit_placed(
+    ctx: &mut Ctx<'_, '_>,
+    pos: Option<usize>,
+    class: u32,
+    event: &str,
+    key: &[u8],
+    signal: bool,
+) {
+    let on = if signal {
+        listening(ctx)
+    } else {
+        notifying(ctx)
+    };
+    if !on {
         return;
     }
     flush(ctx);
-    ctx.out.set_push_mark(pos);
+    match pos {
+        Some(p) => ctx.out.set_push_mark(p),
+        None => ctx.out.mark_here(),
+    }
     let db = ctx.client.db;
-    emit_slow(ctx, db, class, event, key, false);
+    if signal {
+        notify_slow(ctx, db, class, event, key);
+    } else {
+        emit_slow(ctx, db, class, event, key, false);
+    }
 }
 
 /// Are keyspace notifications on at all? (One relaxed load.)
@@ -244,13 +257,7 @@ pub fn notify_only_into(
     event: &str,
     key: &[u8],
 ) {
-    let on = ctx
-        .server
-        .config
-        .hot()
-        .notify_keyspace_events
-        .load(Ordering::Relaxed);
-    if on == 0 {
+    if !notifying(ctx) {
         return;
     }
     let server = ctx.server;
