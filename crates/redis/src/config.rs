@@ -827,6 +827,9 @@ pub static PARAMS: &[Param] = &[
     // `bgsave-fork`: BGSAVE forks a child as Redis does, instead of the
     // default incremental snapshot thread (docs/architecture.md).
     bool_("bgsave-fork", None, HIDDEN, false),
+    // `busy-poll-us`: how long a worker keeps polling its sockets after
+    // input before it sleeps (ferrocache_server::busy_poll); 0 disables.
+    int_("busy-poll-us", None, HIDDEN, 0, 10_000, 50),
     // Special configs.
     special("dir", None, PROTECTED, Special::Dir),
     special("save", None, MULTI_ARG, Special::Save),
@@ -1715,6 +1718,8 @@ pub struct Hot {
     pub obuf_pubsub_hard: AtomicU64,
     pub obuf_pubsub_soft: AtomicU64,
     pub obuf_pubsub_secs: AtomicI64,
+    /// `busy-poll-us`: read by each worker's poller at every wake-up.
+    pub busy_poll_us: AtomicU64,
 }
 
 impl Default for Hot {
@@ -1735,6 +1740,7 @@ impl Default for Hot {
             obuf_pubsub_hard: AtomicU64::new(OBUF_DEFAULTS[2].0),
             obuf_pubsub_soft: AtomicU64::new(OBUF_DEFAULTS[2].1),
             obuf_pubsub_secs: AtomicI64::new(OBUF_DEFAULTS[2].2),
+            busy_poll_us: AtomicU64::new(50),
         }
     }
 }
@@ -2133,6 +2139,8 @@ impl Config {
         h.obuf_pubsub_hard.store(obuf.0, Ordering::Relaxed);
         h.obuf_pubsub_soft.store(obuf.1, Ordering::Relaxed);
         h.obuf_pubsub_secs.store(obuf.2, Ordering::Relaxed);
+        h.busy_poll_us
+            .store(n("busy-poll-us").max(0) as u64, Ordering::Relaxed);
     }
 
     /// CONFIG GET: `(name, value)` pairs for every parameter matching one of

@@ -97,6 +97,7 @@ async fn run(
         if n == 0 {
             return Ok(());
         }
+        crate::busy_poll::input();
         server
             .stats
             .net_input_bytes
@@ -303,6 +304,7 @@ async fn wait_blocked(
                     blocking::client_gone(server, shared.id);
                     return Ok(None);
                 }
+                crate::busy_poll::input();
                 server
                     .stats
                     .net_input_bytes

@@ -9,6 +9,7 @@
 //! locking only the keyspace shards their keys map to.
 
 pub mod background;
+pub mod busy_poll;
 pub mod connection;
 pub mod daemon;
 pub mod listener;

@@ -64,6 +64,10 @@ pub(crate) trait Service: Send + Sync + 'static {
     fn stop_signal(&self) -> Option<&tokio::sync::Notify> {
         None
     }
+
+    /// The busy-poll window in µs (0: workers sleep as soon as they are
+    /// idle); see [`crate::busy_poll`].
+    fn busy_poll_us(&self) -> u64;
 }
 
 /// Bind `hosts` (IP literals; `0.0.0.0` / `::` wildcards) on `port`. An IPv6
@@ -120,6 +124,8 @@ pub(crate) fn start<S: Service>(
             .spawn(move || {
                 rt.block_on(async move {
                     let local = tokio::task::LocalSet::new();
+                    let polled = service.clone();
+                    local.spawn_local(crate::busy_poll::run(move || polled.busy_poll_us()));
                     local.run_until(worker_loop(service, i, rx)).await;
                 });
             })
@@ -201,6 +207,19 @@ impl Service for Server {
 
     fn stop_signal(&self) -> Option<&tokio::sync::Notify> {
         Some(&self.shutdown_notify)
+    }
+
+    fn busy_poll_us(&self) -> u64 {
+        // Polling keeps the core busy: a background save (a SCHED_IDLE
+        // thread, or a forked child at nice 19) would get no CPU from a
+        // loaded node. Sleep while one runs.
+        if ferrocache_redis::cmd::persist::bgsave_in_progress() {
+            return 0;
+        }
+        self.config
+            .hot()
+            .busy_poll_us
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -59,6 +59,10 @@ impl Service for Memcached {
     fn stopping(&self) -> bool {
         self.eng.shutdown.load(Ordering::Acquire)
     }
+
+    fn busy_poll_us(&self) -> u64 {
+        self.eng.settings.busy_poll_us
+    }
 }
 
 /// memcached's `-l` list as bind hosts (default: all IPv4 interfaces).
@@ -236,6 +240,7 @@ async fn run(
         if n == 0 {
             return Ok(());
         }
+        crate::busy_poll::input();
         conn.count_io(eng, n as u64, 0);
         if inbuf.len() - start < need {
             continue;
