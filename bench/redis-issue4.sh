@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Issue 4 workloads, ferrocache vs redis-server, same machine, same load
 # generator, same method as bench/redis.sh (server pinned to core 0, load
-# to core 1, servers alternating run by run, median of ROUNDS, server CPU
-# time from /proc to report ops per server CPU-second):
+# to core 1, one unrecorded warm-up run per server and workload, then
+# ROUNDS pairs of runs back to back with the order alternating; a row
+# reports the median of the per-pair ratios with their min-max and a
+# verdict; server CPU time from /proc gives ops per server CPU-second):
 #
 #   PUBLISH fan-out   redis-benchmark `PUBLISH chan <32 B>` (50 publishers)
 #                     to SUBS subscriber connections (examples/bench_subscriber);
@@ -18,7 +20,7 @@
 #   bench/redis-issue4.sh
 #   NO_BUILD=1 ROUNDS=5 SUBS=10 bench/redis-issue4.sh
 #
-# Environment: ROUNDS (3), N (200000 requests per run), NPUB (N/2 publishes
+# Environment: ROUNDS (5), WARMUP (1), N (200000 requests per run), NPUB (N/2 publishes
 # per run), SUBS (10 subscribers), GEO_POINTS (100000), GEO_N (N/20 queries),
 # CLIENTS (50), SERVER_CPU (0), CLIENT_CPU (1), NO_BUILD, OUT (raw TSV),
 # ONLY (regex: run only matching workloads, e.g. ONLY='XADD|GEO').
@@ -26,7 +28,9 @@ set -euo pipefail
 set -f # workload arguments contain '*'
 
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
+WARMUP=${WARMUP:-1}
+ROUND=w
 N=${N:-200000}
 NPUB=${NPUB:-$((N / 2))}
 SUBS=${SUBS:-10}
@@ -94,7 +98,7 @@ stop_servers() {
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
 # run_one <server> <port> <pid> <workload> <requests> <redis-benchmark args...>
-# Appends: workload server rps p99 cpu-seconds requests wall-seconds
+# Appends: workload server rps p99 cpu-seconds requests wall-seconds round
 run_one() {
     local name=$1 port=$2 pid=$3 wl=$4 reqs=$5
     shift 5
@@ -107,9 +111,9 @@ run_one() {
     local rps p99
     rps=$(echo "$csv" | awk -F'"' '{print $4}')
     p99=$(echo "$csv" | awk -F'"' '{print $14}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$name" "${rps:-0}" "${p99:-0}" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$name" "${rps:-0}" "${p99:-0}" \
         "$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN{print t/hz}')" "$reqs" \
-        "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" >>"$RESULTS"
+        "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" "$ROUND" >>"$RESULTS"
 }
 
 # PUBLISH fan-out: subscribers connect first, then the publishers run; a
@@ -131,7 +135,7 @@ run_publish() {
     # bytes per message: *3 $7 message $4 chan $32 <payload>
     local msg=$((4 + 4 + 9 + 4 + 6 + 5 + 32 + 2)) stop=$((4 + 4 + 9 + 4 + 6 + 4 + 4 + 2))
     tail -n 1 "$out" | awk -v m=$msg -v s=$stop -v n="$SUBS" -v name="$name" -v subs="$SUBS" \
-        'NF == 2 { d = ($1 - s * n) / m; printf "delivered\t%s\t%d\t%s\t%d\n", name, d, $2, subs }' >>"$RESULTS"
+        -v round="$ROUND" 'NF == 2 { d = ($1 - s * n) / m; printf "delivered\t%s\t%d\t%s\t%d\t%s\n", name, d, $2, subs, round }' >>"$RESULTS"
 }
 
 supports() {
@@ -192,8 +196,12 @@ for spec in "${WORKLOADS[@]}"; do
         SKIPPED+=("$wl")
         continue
     fi
-    for round in $(seq 1 "$ROUNDS"); do
-        if (( round % 2 )); then order="redis ferrocache"; else order="ferrocache redis"; fi
+    rounds=()
+    for ((w = 1; w <= WARMUP; w++)); do rounds+=(w); done
+    for ((r = 1; r <= ROUNDS; r++)); do rounds+=("$r"); done
+    for round in "${rounds[@]}"; do
+        ROUND=$round
+        if [[ $round == w ]] || (( round % 2 )); then order="redis ferrocache"; else order="ferrocache redis"; fi
         for srv in $order; do
             if [[ $srv == redis ]]; then port=$REDIS_PORT; pid=$REDIS_PID; else port=$FC_PORT; pid=$FC_PID; fi
             if [[ "$rest" == publish ]]; then
@@ -221,54 +229,70 @@ import statistics, sys
 
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 skipped = sys.argv[2] if len(sys.argv) > 2 else ""
+# (wl, srv) -> {round: (rps, p99, ops/cpu-s, cpu)}; warm-up rounds ("w") left out.
 runs, order, deliv = {}, [], {}
 for r in rows:
     if r[0] == "delivered":
-        deliv.setdefault(r[1], []).append((float(r[2]), float(r[3])))
+        if r[5] != "w":
+            deliv.setdefault(r[1], {})[r[5]] = (float(r[2]), float(r[3]))
         continue
-    wl, srv = r[0], r[1]
+    wl, srv, rnd = r[0], r[1], r[7]
+    if rnd == "w":
+        continue
     rps, p99, cpu, reqs, wall = (float(x or 0) for x in r[2:7])
     if wl not in order:
         order.append(wl)
-    runs.setdefault((wl, srv), []).append((rps, p99, reqs / cpu if cpu > 0 else 0.0, cpu, wall))
+    runs.setdefault((wl, srv), {})[rnd] = (rps, p99, reqs / cpu if cpu > 0 else 0.0, cpu)
 
 def med(rs, i):
-    xs = [x[i] for x in rs]
+    xs = [x[i] for x in rs.values()]
     return statistics.median(xs) if xs else 0.0
 
-def ratio(a, b):
-    return f"{a / b:.2f}" if b else "n/a"
+def paired(a, b, i):
+    """Per-round ratios a/b of field i, for rounds both have."""
+    return [a[k][i] / b[k][i] for k in a if k in b and b[k][i] > 0]
+
+def verdict(rs):
+    if not rs:
+        return "n/a", "n/a", "n/a"
+    v = ">= 1 in every pair" if min(rs) >= 1 else "< 1 in every pair" if max(rs) < 1 else "parity (range spans 1)"
+    return f"{statistics.median(rs):.2f}", f"{min(rs):.2f}-{max(rs):.2f}", v
 
 print()
-print("Throughput (median of rounds; ratio = ferrocache / redis)")
+print("Throughput. ratio = median over rounds of the paired ratio ferrocache/redis;")
+print("range = min-max of those paired ratios; ops/s, p99, ops/CPU-s = median of rounds.")
 print()
-print("| workload | redis ops/s | ferrocache ops/s | ratio | redis p99 ms | ferrocache p99 ms "
-      "| redis ops/CPU-s | ferrocache ops/CPU-s | CPU-eff. ratio |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| workload | rounds | redis ops/s | ferrocache ops/s | ratio | ratio range | verdict | redis p99 ms | ferrocache p99 ms "
+      "| redis ops/CPU-s | ferrocache ops/CPU-s | CPU-eff. ratio | CPU-eff. range |")
+print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
 for wl in order:
-    r, f = runs.get((wl, "redis"), []), runs.get((wl, "ferrocache"), [])
-    rr, fr, re_, fe = med(r, 0), med(f, 0), med(r, 2), med(f, 2)
-    print(f"| {wl} | {rr:,.0f} | {fr:,.0f} | {ratio(fr, rr)} | {med(r, 1):.3f} | {med(f, 1):.3f} "
-          f"| {re_:,.0f} | {fe:,.0f} | {ratio(fe, re_)} |")
+    r, f = runs.get((wl, "redis"), {}), runs.get((wl, "ferrocache"), {})
+    ratio, rng, v = verdict(paired(f, r, 0))
+    eff, erng, _ = verdict(paired(f, r, 2))
+    print(f"| {wl} | {len(paired(f, r, 0))} | {med(r, 0):,.0f} | {med(f, 0):,.0f} | {ratio} | {rng} | {v} "
+          f"| {med(r, 1):.3f} | {med(f, 1):.3f} | {med(r, 2):,.0f} | {med(f, 2):,.0f} | {eff} | {erng} |")
 if deliv:
     print()
     print("PUBLISH fan-out: messages delivered to subscribers (all of them, summed)")
     print()
     print("| server | delivered per run | delivered msgs/s | delivered per server CPU-s |")
     print("|---|---:|---:|---:|")
-    res = {}
+    per = {}
     for srv in ("redis", "ferrocache"):
-        d = deliv.get(srv, [])
-        pub = [x for (w, s), v in runs.items() if w.startswith("PUBLISH") and s == srv for x in v]
+        d = deliv.get(srv, {})
+        pub = runs.get((next((w for w in order if w.startswith("PUBLISH")), ""), srv), {})
         if not d:
             continue
-        # Pair each run's deliveries with that run's server CPU time.
-        per_s = [n / t for n, t in d if t > 0]
-        per_cpu = [n / p[3] for (n, _), p in zip(d, pub) if p[3] > 0]
-        res[srv] = (statistics.median(per_s) if per_s else 0, statistics.median(per_cpu) if per_cpu else 0)
-        print(f"| {srv} | {statistics.median([n for n, _ in d]):,.0f} | {res[srv][0]:,.0f} | {res[srv][1]:,.0f} |")
-    if "redis" in res and "ferrocache" in res:
-        print(f"| ratio | | {ratio(res['ferrocache'][0], res['redis'][0])} | {ratio(res['ferrocache'][1], res['redis'][1])} |")
+        per[srv] = {k: (n / t if t > 0 else 0.0, n / pub[k][3] if k in pub and pub[k][3] > 0 else 0.0)
+                    for k, (n, t) in d.items()}
+        print(f"| {srv} | {statistics.median([n for n, _ in d.values()]):,.0f} "
+              f"| {statistics.median([x[0] for x in per[srv].values()]):,.0f} "
+              f"| {statistics.median([x[1] for x in per[srv].values()]):,.0f} |")
+    if "redis" in per and "ferrocache" in per:
+        a, b = per["ferrocache"], per["redis"]
+        s_ratio = verdict([a[k][0] / b[k][0] for k in a if k in b and b[k][0] > 0])
+        c_ratio = verdict([a[k][1] / b[k][1] for k in a if k in b and b[k][1] > 0])
+        print(f"| ratio (paired median, range) | | {s_ratio[0]} ({s_ratio[1]}) | {c_ratio[0]} ({c_ratio[1]}) |")
 if skipped.strip():
     print()
     print(f"Skipped (not implemented in ferrocache yet): {skipped}")

@@ -1494,7 +1494,16 @@ fn cow_figures(fork: bool) {
             std::thread::sleep(Duration::from_millis(10));
         };
         assert_eq!(saver.len(), 1, "one bgsave thread");
-        let stat = std::fs::read_to_string(saver[0].join("stat")).expect("stat");
+        // (Named at spawn, it sets its priority first thing when it runs;
+        // on a busy core that can take a moment: poll briefly.)
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let stat = loop {
+            let stat = std::fs::read_to_string(saver[0].join("stat")).expect("stat");
+            if (nice_of(&stat) == 19 && policy_of(&stat) == 5) || Instant::now() > deadline {
+                break stat;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
         assert_eq!(nice_of(&stat), 19, "bgsave thread's nice value");
         assert_eq!(policy_of(&stat), 5, "bgsave thread's policy is SCHED_IDLE");
         let children = tasks()

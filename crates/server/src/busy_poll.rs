@@ -17,13 +17,16 @@
 //! idle worker sleeps one window after its last request.
 //!
 //! Polling costs CPU the worker would otherwise leave idle, so it is only
-//! done while it pays: an episode of polling whose traffic was too sparse
-//! (more than a quarter window between requests on average) counts as a
-//! miss, and after `k` misses in a row the next `2^k - 1` wake-ups (at
-//! most 63) go straight back to sleep. A node serving a request every
-//! 100 µs with a 50 µs window thus polls about one window in 64 wake-ups,
-//! while a node under load polls all the time. `busy-poll-us 0` turns it
-//! off (`CONFIG SET busy-poll-us`, `--busy-poll-us` for memcached nodes).
+//! done while it pays: an episode of polling in which more than half of
+//! the time went to polls that found nothing counts as a miss, and after
+//! `k` misses in a row the next `2^k - 1` wake-ups (at most 63) go
+//! straight back to sleep. A worker that is busy less than about half of
+//! the time thus polls about one window in 64 wake-ups, while a loaded
+//! one polls all the time; polling at most doubles the CPU time of a
+//! worker that polls continuously. The rule uses time, not request
+//! rates, so a slower machine (each request costing more) keeps polling.
+//! `busy-poll-us 0` turns it off (`CONFIG SET busy-poll-us`,
+//! `--busy-poll-us` for memcached nodes).
 //!
 //! All state is per worker thread: the poller is a local task of the
 //! worker's runtime, and connections on that worker report input through
@@ -103,12 +106,10 @@ impl Backoff {
         }
     }
 
-    /// An episode of polling ended after `elapsed`, having seen `inputs`
-    /// reads, with a window of `window`.
-    pub(crate) fn episode(&mut self, elapsed: Duration, inputs: u64, window: Duration) {
-        // Average gap between inputs, counting the final quiet window as one.
-        let gap = elapsed / u32::try_from(inputs.saturating_add(1)).unwrap_or(u32::MAX);
-        if inputs > 0 && gap <= window / 4 {
+    /// An episode of polling ended after `elapsed`, `idle` of which went
+    /// to polls that found no input (the final quiet window included).
+    pub(crate) fn episode(&mut self, elapsed: Duration, idle: Duration) {
+        if idle.saturating_mul(2) <= elapsed {
             self.misses = 0;
             self.skip = 0;
         } else {
@@ -132,12 +133,16 @@ pub(crate) async fn run(window_us: impl Fn() -> u64) {
         let start = Instant::now();
         let mut quiet_since = start;
         let mut seen = input_count();
-        let mut inputs = 0u64;
+        let mut idle = Duration::ZERO;
+        let mut last = start;
         let mut turns = 0u32;
         loop {
             // Lets the runtime poll its sockets without blocking and run
             // whatever became ready, then comes back here.
             tokio::task::yield_now().await;
+            let t = Instant::now();
+            let turn = t - last;
+            last = t;
             turns = turns.wrapping_add(1);
             if turns.is_multiple_of(64) {
                 // Under steady traffic an episode never ends: pick up a
@@ -149,17 +154,18 @@ pub(crate) async fn run(window_us: impl Fn() -> u64) {
             }
             let now = input_count();
             if now != seen {
-                inputs += now.wrapping_sub(seen);
+                // This turn served input.
                 seen = now;
-                quiet_since = Instant::now();
+                quiet_since = t;
                 continue;
             }
-            if quiet_since.elapsed() >= window {
+            idle += turn;
+            if t - quiet_since >= window {
                 break;
             }
         }
         if !window.is_zero() {
-            backoff.episode(start.elapsed(), inputs, window);
+            backoff.episode(start.elapsed(), idle);
         }
     }
 }
@@ -175,8 +181,8 @@ mod tests {
         let mut b = Backoff::default();
         for _ in 0..10 {
             assert!(b.should_poll());
-            // 1 s with 100k inputs: a 10 µs gap.
-            b.episode(Duration::from_secs(1), 100_000, W);
+            // 1 s of which 0.3 s polled for nothing.
+            b.episode(Duration::from_secs(1), Duration::from_millis(300));
         }
     }
 
@@ -190,14 +196,14 @@ mod tests {
             if b.should_poll() {
                 polled += 1;
                 // Nothing came within the window.
-                b.episode(W, 0, W);
+                b.episode(W, W);
             }
         }
         // 1, then every 2, 4, ... 64th wake-up.
         assert!(polled < 1000 / 64 + 8, "polled {polled} of {wakeups}");
-        // A gap of a whole window between inputs is a miss too.
+        // Mostly idle polls between inputs are a miss too.
         let mut c = Backoff::default();
-        c.episode(Duration::from_micros(500), 9, W);
+        c.episode(Duration::from_micros(500), Duration::from_micros(300));
         assert!(!c.should_poll());
         // Load comes back: the first episode that polls resets the backoff.
         let mut skipped = 0;
@@ -205,7 +211,7 @@ mod tests {
             skipped += 1;
         }
         assert!(skipped <= 63);
-        b.episode(Duration::from_millis(10), 1000, W);
+        b.episode(Duration::from_millis(10), Duration::from_millis(4));
         assert!(b.should_poll());
     }
 
