@@ -23,6 +23,7 @@
 # Environment: ROUNDS (5), WARMUP (1), N (200000 requests per run), NPUB (N/2 publishes
 # per run), SUBS (10 subscribers), GEO_POINTS (100000), GEO_N (N/20 queries),
 # CLIENTS (50), SERVER_CPU (0), CLIENT_CPU (1), NO_BUILD, OUT (raw TSV),
+# FC_ARGS (extra ferrocache options, e.g. '--busy-poll-us 0'),
 # ONLY (regex: run only matching workloads, e.g. ONLY='XADD|GEO').
 set -euo pipefail
 set -f # workload arguments contain '*'
@@ -84,7 +85,7 @@ start_servers() {
         >"$WORK/redis.log" 2>&1 &
     REDIS_PID=$!
     taskset -c "$SERVER_CPU" "$FC_BIN" redis --port "$FC_PORT" --bind 127.0.0.1 --save "" --dir "$WORK" \
-        --threads 1 >"$WORK/fc.log" 2>&1 &
+        --threads 1 ${FC_ARGS:-} >"$WORK/fc.log" 2>&1 &
     FC_PID=$!
     PIDS+=("$REDIS_PID" "$FC_PID")
     wait_port "$REDIS_PORT"

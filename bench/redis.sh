@@ -42,6 +42,7 @@
 #   MEM_KEYS (1000000) keys loaded for the bytes-per-key figure
 #   SERVER_CPU (0) / CLIENT_CPU (1)  cores to pin to
 #   NO_BUILD=1        skip `cargo build --release`
+#   FC_ARGS           extra ferrocache options (e.g. FC_ARGS='--busy-poll-us 0')
 #   ONLY (.)          regex: run only the matching workloads (e.g. ONLY=ZADD)
 #   NO_MEM=1          skip the memory measurements
 #   ZSET_MEMBERS (1000000) members loaded into one sorted set for the
@@ -105,7 +106,7 @@ start_servers() {
         >"$WORK/redis.log" 2>&1 &
     REDIS_PID=$!
     taskset -c "$SERVER_CPU" "$FC_BIN" redis --port "$FC_PORT" --bind 127.0.0.1 --save "" --dir "$WORK" \
-        --threads 1 >"$WORK/fc.log" 2>&1 &
+        --threads 1 ${FC_ARGS:-} >"$WORK/fc.log" 2>&1 &
     FC_PID=$!
     PIDS+=("$REDIS_PID" "$FC_PID")
     wait_port "$REDIS_PORT"

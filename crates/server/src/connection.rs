@@ -85,6 +85,7 @@ async fn run(
                 if shared.is_killed() {
                     return Ok(());
                 }
+                crate::busy_poll::coalesce().await;
                 if !write_pushes(server, stream, &shared).await? {
                     return Ok(());
                 }
@@ -97,7 +98,7 @@ async fn run(
         if n == 0 {
             return Ok(());
         }
-        crate::busy_poll::input();
+        crate::busy_poll::activity();
         server
             .stats
             .net_input_bytes
@@ -304,7 +305,7 @@ async fn wait_blocked(
                     blocking::client_gone(server, shared.id);
                     return Ok(None);
                 }
-                crate::busy_poll::input();
+                crate::busy_poll::activity();
                 server
                     .stats
                     .net_input_bytes
@@ -369,6 +370,7 @@ async fn write_pushes(
             return Ok(true);
         }
         let done = write_unless_killed(stream, shared, &pushes).await?;
+        crate::busy_poll::activity();
         shared.pushes_written(pushes.len());
         if !done {
             return Ok(false);

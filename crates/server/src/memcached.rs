@@ -240,7 +240,7 @@ async fn run(
         if n == 0 {
             return Ok(());
         }
-        crate::busy_poll::input();
+        crate::busy_poll::activity();
         conn.count_io(eng, n as u64, 0);
         if inbuf.len() - start < need {
             continue;
