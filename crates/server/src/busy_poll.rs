@@ -6,13 +6,14 @@
 //! to its idle core and, on a virtual machine, an exit to the hypervisor.
 //! At pipeline 1 a client pays this on nearly every request. Measured on the
 //! 2-vCPU benchmark VM with redis-benchmark (GET, 50 connections, pipeline
-//! 1): the load generator spent 11.0 µs per request against a worker that
-//! sleeps and 9.9 µs against one that polls, and its throughput rose by the
-//! same 10 % (docs/benchmarks.md).
+//! 1, 12 alternating rounds): the load generator spent 11.0 µs per request
+//! against a worker that sleeps and 10.0 µs against one that polls, and
+//! throughput went from 0.965 to 1.034 of redis-server's
+//! (docs/benchmarks.md).
 //!
 //! What: after a worker served something it keeps polling its sockets
 //! (`epoll_wait` with a zero timeout: tokio polls its driver without
-//! blocking before it runs a task that yielded) until [`Window`] passes
+//! blocking before it runs a task that yielded) until `busy-poll-us` passes
 //! with no new input. Under steady traffic it therefore never sleeps; an
 //! idle worker sleeps one window after its last request.
 //!
