@@ -49,7 +49,8 @@ use std::sync::Arc;
 mod snapshot;
 pub use snapshot::{
     pending_bytes as snapshot_pending_bytes, pending_peak as snapshot_pending_peak,
-    reset_pending_peak as snapshot_reset_pending_peak, Captured, SnapInfo, Step as SnapshotStep,
+    reset_pending_peak as snapshot_reset_pending_peak, Captured, Drained as SnapshotDrained,
+    SnapInfo, Step as SnapshotStep,
 };
 
 type Hasher = ahash::RandomState;

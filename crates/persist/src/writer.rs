@@ -607,7 +607,7 @@ pub fn write_rdb_incremental<W: Write>(
         }
     }
     let mut keys = 0u64;
-    let mut batch = Vec::with_capacity(SNAPSHOT_BATCH_KEYS);
+    let mut batch = ferrocache_engine::db::SnapshotDrained::default();
     for (db, &(size, expires)) in sizes.iter().enumerate() {
         if size == 0 {
             continue;
@@ -636,7 +636,7 @@ pub fn write_rdb_incremental<W: Write>(
                         None => SnapshotStep::Done,
                     }
                 };
-                for c in batch.drain(..) {
+                for c in &batch.keys {
                     write_key(
                         &mut w,
                         opts,
@@ -647,6 +647,10 @@ pub fn write_rdb_incremental<W: Write>(
                         progress,
                     )?;
                 }
+                // Written: the copies are freed and stop counting as
+                // pending only now (an error returns early and the drop
+                // releases them).
+                batch.release();
                 on_batch();
                 if step == SnapshotStep::Done {
                     break;

@@ -77,6 +77,33 @@ fn pending_sub(b: usize) {
     });
 }
 
+/// Keys handed to the snapshot thread by [`Db::snapshot_step`]. Those that
+/// writers captured stay counted in [`pending_bytes`] (so not against
+/// `maxmemory`) until the thread has written them: [`Drained::release`]
+/// after writing, or drop on any early return. (Subtracting them at the
+/// hand-over let a thread that was starved and then handed many MB at
+/// once push `used_memory` over the limit while it wrote them.)
+#[derive(Default)]
+pub struct Drained {
+    pub keys: Vec<Captured>,
+    /// Pending bytes of the captured keys in `keys`.
+    bytes: usize,
+}
+
+impl Drained {
+    /// The keys were written (and are dropped now): stop counting them.
+    pub fn release(&mut self) {
+        self.keys.clear();
+        pending_sub(std::mem::take(&mut self.bytes));
+    }
+}
+
+impl Drop for Drained {
+    fn drop(&mut self) {
+        pending_sub(self.bytes);
+    }
+}
+
 /// A key as it was when the snapshot started.
 #[derive(Debug, Clone)]
 pub struct Captured {
@@ -198,7 +225,7 @@ impl Db {
         id: u64,
         max_keys: usize,
         max_bytes: usize,
-        out: &mut Vec<Captured>,
+        out: &mut Drained,
     ) -> Step {
         let Some(mut st) = self.snap.take() else {
             return Step::Done;
@@ -207,9 +234,8 @@ impl Db {
             self.snap = Some(st);
             return Step::Done;
         }
-        out.append(&mut st.captured);
-        pending_sub(st.captured_bytes);
-        st.captured_bytes = 0;
+        out.keys.append(&mut st.captured);
+        out.bytes += std::mem::take(&mut st.captured_bytes);
         let (mut keys, mut bytes) = (0usize, 0usize);
         while st.cursor > 0 && keys < max_keys && bytes < max_bytes {
             st.cursor -= 1;
@@ -221,7 +247,7 @@ impl Db {
             if let Some(c) = self.capture_at(i) {
                 keys += 1;
                 bytes += captured_size(&c.key, &c.entry);
-                out.push(c);
+                out.keys.push(c);
             }
         }
         if st.cursor == 0 {
@@ -374,7 +400,7 @@ mod tests {
                 d.snapshot_info().map(|i| (i.db_index, i.keys)),
                 Some((3, before.len()))
             );
-            let mut out = Vec::new();
+            let mut out = Drained::default();
             let mut done = false;
             let mut round = 0u32;
             while !done {
@@ -418,7 +444,7 @@ mod tests {
                 done = step == Step::Done;
             }
             assert!(d.snapshot_info().is_none());
-            assert_eq!(collect(&out), before, "seed {seed}");
+            assert_eq!(collect(&out.keys), before, "seed {seed}");
         }
     }
 
@@ -432,9 +458,9 @@ mod tests {
         );
         d.set(b"a", Value::Str(Blob::new(b"1")));
         d.snapshot_begin(2, 0);
-        let mut out = Vec::new();
+        let mut out = Drained::default();
         assert_eq!(d.snapshot_step(9, 10, 1 << 20, &mut out), Step::Done);
-        assert!(out.is_empty());
+        assert!(out.keys.is_empty());
         assert!(d.snapshot_info().is_some());
         d.snapshot_end(9);
         assert!(d.snapshot_info().is_some());
@@ -443,5 +469,27 @@ mod tests {
         // Without a snapshot, writes capture nothing.
         d.set(b"a", Value::Str(Blob::new(b"2")));
         assert_eq!(d.snapshot_pending_bytes(), 0);
+    }
+
+    #[test]
+    fn handed_over_copies_stay_pending_until_written() {
+        let mut d = Db::new(Arc::new(Tunables::default()));
+        let big = vec![b'x'; 1 << 20];
+        d.set(b"k", Value::Str(Blob::new(&big)));
+        d.snapshot_begin(3, 0);
+        // Overwritten before the snapshot thread reached it: copied aside.
+        d.set(b"k", Value::Str(Blob::new(b"new")));
+        let held = d.snapshot_pending_bytes();
+        assert!(held > 1 << 20);
+        let mut out = Drained::default();
+        assert_eq!(d.snapshot_step(3, 10, 1 << 20, &mut out), Step::Done);
+        assert_eq!(out.keys.len(), 1);
+        // (The counter is process-wide: other tests only add their own.)
+        assert!(
+            pending_bytes() >= held,
+            "copies handed to the snapshot thread still count as pending"
+        );
+        out.release();
+        assert!(out.keys.is_empty());
     }
 }
