@@ -47,13 +47,11 @@ thread_local! {
     static PARKED: Cell<Option<Waker>> = const { Cell::new(None) };
 }
 
-/// Default window: long enough to bridge the gap between two requests of a
-/// busy node (about 10 µs at 100k requests/s), short enough that an idle
-/// node goes to sleep at once.
-pub const DEFAULT_WINDOW_US: u64 = 50;
-
-/// Largest accepted window (10 ms).
-pub const MAX_WINDOW_US: u64 = 10_000;
+/// Largest window used (10 ms; both parsers of the setting, `busy-poll-us`
+/// in crates/redis/src/config.rs and memcached's `--busy-poll-us`, refuse
+/// more, and default to 50 µs: enough to bridge the gap between two
+/// requests of a busy node, about 10 µs at 100k requests/s).
+const MAX_WINDOW_US: u64 = 10_000;
 
 /// Called by a connection after a read that returned data, and after it
 /// wrote pushes (a PUBLISH fans out as work on the subscribers' tasks, in
@@ -157,8 +155,14 @@ pub(crate) async fn run(window_us: impl Fn() -> u64) {
     let mut backoff = Backoff::default();
     loop {
         wait_for_input().await;
+        // The back-off first: under sparse traffic most wake-ups end here,
+        // without reading the setting (a Redis node's check of a running
+        // save takes a lock).
+        if !backoff.should_poll() {
+            continue;
+        }
         let us = window_us().min(MAX_WINDOW_US);
-        if us == 0 || !backoff.should_poll() {
+        if us == 0 {
             continue;
         }
         let mut window = Duration::from_micros(us);
@@ -245,6 +249,31 @@ mod tests {
         assert!(skipped <= 63);
         b.episode(Duration::from_millis(10), Duration::from_millis(4));
         assert!(b.should_poll());
+    }
+
+    #[test]
+    fn coalesce_waits_while_work_keeps_arriving() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async {
+            // Five more requests, one per turn, behind the one that woke
+            // the subscriber: its write waits for all of them.
+            let producer = tokio::task::spawn_local(async {
+                for _ in 0..5 {
+                    activity();
+                    tokio::task::yield_now().await;
+                }
+            });
+            coalesce().await;
+            assert!(producer.is_finished(), "wrote before the burst ended");
+            // Nothing arriving: it returns after one turn.
+            let t = Instant::now();
+            coalesce().await;
+            assert!(t.elapsed() < Duration::from_millis(100));
+        });
     }
 
     #[test]
